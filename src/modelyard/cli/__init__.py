@@ -1,0 +1,1 @@
+"""The ``modelyard`` command line: one module per command group, errors mapped in app.py."""

@@ -1,0 +1,1 @@
+"""Engines: small adapters that describe how to serve a model. Only the fleet runs them."""

@@ -1,0 +1,81 @@
+"""The Engine protocol: what the fleet needs to know to run one instance of a model.
+
+An engine only describes: the command and environment, where to ask whether it is ready, how
+much memory it will take, how to stop it, and what its log says about memory it really used.
+It never spawns or kills a process; the fleet does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from modelyard.catalog.model import Model
+
+
+@dataclass(frozen=True)
+class EngineArgs:
+    """The engine arguments of one instance. ``None`` means the engine's default."""
+
+    ctx: int | None = None
+    gpu_layers: int | None = None
+    parallel: int | None = None
+    threads: int | None = None
+    cache_type: str | None = None
+    extra_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything needed to build one instance's command."""
+
+    instance_id: str
+    model: Model
+    port: int
+    alias: str
+    args: EngineArgs = EngineArgs()
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """What the fleet runs. ``argv[0]`` is an absolute path or a name on PATH."""
+
+    argv: tuple[str, ...]
+    base_url: str  # http://127.0.0.1:PORT
+    health_path: str = "/health"  # ready when GET returns 200
+    env: dict[str, str] = field(default_factory=dict)
+    stop_argv: tuple[str, ...] | None = None  # run instead of SIGTERM when set
+    cwd: str | None = None
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes an instance will hold, by part, and where (``gpu`` index or ``None`` for RAM)."""
+
+    weights: int
+    kv_cache: int
+    compute: int
+    device: int | None = None
+    measured: bool = False  # corrected by what the engine reported earlier
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.kv_cache + self.compute
+
+
+class Engine(Protocol):
+    """One way to serve a model. Adding an engine is one module implementing this."""
+
+    name: str
+
+    def plan(self, spec: LaunchSpec) -> LaunchPlan:
+        """The command for this instance. Raises EngineError (bad arguments, missing binary)."""
+        ...
+
+    def estimate(self, spec: LaunchSpec) -> MemoryEstimate:
+        """Memory the instance will need, before it starts. Pure: no I/O beyond the catalog."""
+        ...
+
+    def parse_memory_log(self, lines: list[str]) -> dict[str, int] | None:
+        """Buffer sizes (bytes, by name) that the server reported in its log, if any."""
+        ...

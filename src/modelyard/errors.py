@@ -1,0 +1,166 @@
+"""One exception tree for modelyard.
+
+Every error knows how it is shown: its HTTP status and its OpenAI error ``type``/``code``.
+The gateway renders them in OpenAI's shape, the management API as JSON, the CLI as one line.
+
+    ModelyardError
+    ├── ConfigError            bad config file or environment value       (500 at start, CLI exit 2)
+    ├── BadRequest             malformed or invalid input                  400
+    │   └── ValidationFailed   a named field is wrong                      400/422
+    ├── Unauthorized           missing or wrong key                        401
+    ├── Forbidden              a key without the right to do this          403
+    ├── NotFound               unknown model, instance, profile...         404
+    │   ├── ModelNotFound
+    │   └── InstanceNotFound
+    ├── Conflict               a concurrent change, a duplicate id          409
+    ├── RateLimited            a full queue                                429
+    ├── CatalogError           discovery or metadata failure               500
+    │   └── GGUFError          a file that is not a readable GGUF
+    ├── EngineError            cannot build or run an engine's command      400
+    │   ├── BinaryNotFound
+    │   └── DuplicateFlag
+    ├── FleetError             an instance cannot be started/stopped        503
+    │   ├── NoFreePort
+    │   ├── StartFailed
+    │   └── InsufficientMemory                                          507
+    ├── UpstreamError          a backend failed                            502
+    │   └── UpstreamTimeout                                             504
+    └── StoreError             the SQLite store cannot be used             500
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ModelyardError(Exception):
+    """Base of every error modelyard raises on purpose."""
+
+    status: ClassVar[int] = 500
+    openai_type: ClassVar[str] = "server_error"
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, *, param: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.extra = extra
+
+    def to_openai(self) -> dict[str, Any]:
+        """The body OpenAI clients expect: ``{"error": {message, type, param, code}}``."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.openai_type,
+                "param": self.param,
+                "code": self.code,
+                **self.extra,
+            }
+        }
+
+
+class ConfigError(ModelyardError):
+    code = "config_error"
+
+
+class BadRequest(ModelyardError):
+    status = 400
+    openai_type = "invalid_request_error"
+    code = "bad_request"
+
+
+class ValidationFailed(BadRequest):
+    code = "invalid_value"
+
+
+class Unauthorized(ModelyardError):
+    status = 401
+    openai_type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class Forbidden(ModelyardError):
+    status = 403
+    openai_type = "permission_error"
+    code = "forbidden"
+
+
+class NotFound(ModelyardError):
+    status = 404
+    openai_type = "invalid_request_error"
+    code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class InstanceNotFound(NotFound):
+    code = "instance_not_found"
+
+
+class Conflict(ModelyardError):
+    status = 409
+    openai_type = "invalid_request_error"
+    code = "conflict"
+
+
+class RateLimited(ModelyardError):
+    status = 429
+    openai_type = "rate_limit_error"
+    code = "queue_full"
+
+
+class CatalogError(ModelyardError):
+    code = "catalog_error"
+
+
+class GGUFError(CatalogError):
+    code = "bad_gguf"
+
+
+class EngineError(ModelyardError):
+    status = 400
+    openai_type = "invalid_request_error"
+    code = "engine_error"
+
+
+class BinaryNotFound(EngineError):
+    code = "binary_not_found"
+
+
+class DuplicateFlag(EngineError):
+    code = "duplicate_flag"
+
+
+class FleetError(ModelyardError):
+    status = 503
+    code = "fleet_error"
+
+
+class NoFreePort(FleetError):
+    code = "no_free_port"
+
+
+class StartFailed(FleetError):
+    code = "start_failed"
+
+
+class InsufficientMemory(FleetError):
+    status = 507
+    code = "insufficient_memory"
+
+
+class UpstreamError(ModelyardError):
+    status = 502
+    openai_type = "upstream_error"
+    code = "upstream_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"
+
+
+class StoreError(ModelyardError):
+    code = "store_error"
