@@ -57,10 +57,13 @@ class MemoryEstimate:
     compute: int
     device: int | None = None
     measured: bool = False  # corrected by what the engine reported earlier
+    overhead: int = 0  # the server process itself on ``device``: runtime, libraries, tokenizer
+    host: int = 0  # with a GPU ``device``: bytes also held in system RAM (layers left on CPU)
 
     @property
     def total(self) -> int:
-        return self.weights + self.kv_cache + self.compute
+        """Bytes on ``device``: what admission compares with that device's budget."""
+        return self.weights + self.kv_cache + self.compute + self.overhead
 
 
 class Engine(Protocol):

@@ -1,0 +1,1 @@
+"""Fleet benchmarks: memory estimate against measured RSS, readiness overhead."""

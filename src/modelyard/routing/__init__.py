@@ -1,0 +1,1 @@
+"""Pure routing decisions: functions over frozen data. No I/O, no logging, no clocks."""
