@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from modelyard.settings import EngineName, Tier
@@ -56,6 +56,7 @@ class Model:
     head_count_kv: int | None = None
     key_length: int | None = None
     value_length: int | None = None
+    sliding_window: int | None = None  # {arch}.attention.sliding_window: SWA layers' span
     expert_count: int | None = None
     expert_used_count: int | None = None
     tensor_bytes: int | None = None
@@ -73,16 +74,37 @@ class Model:
     display_name: str | None = None
     roles: dict[str, int] = field(default_factory=dict)
     ollama_name: str | None = None
+    ollama_names: tuple[str, ...] = ()  # every name:tag whose manifest names this file
     hf_repo: str | None = None
+    hf_revision: str | None = None
     url: str | None = None
     memory_bytes: int | None = None
     error: str | None = None
 
     def to_dict(self, *, template: bool = False) -> dict[str, Any]:
         """JSON-ready dict. The chat template is left out unless asked for: it can be large."""
-        data = asdict(self)
+        # Field by field rather than asdict(): asdict deep-copies every value, and a rescan
+        # serialises every model; the only mutable value, roles, is copied here.
+        data = {name: getattr(self, name) for name in _FIELD_ORDER}
+        data["roles"] = dict(self.roles)
         data["paths"] = list(self.paths)
         data["parts"] = list(self.parts)
+        data["ollama_names"] = list(self.ollama_names)
         if not template:
             data.pop("chat_template")
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Model:
+        """The inverse of ``to_dict(template=True)``. Unknown keys are ignored, so a record
+        stored by an older version still loads; raises TypeError if a required key is missing.
+        """
+        known = {k: v for k, v in data.items() if k in _FIELD_NAMES}
+        for name in ("paths", "parts", "ollama_names"):
+            if name in known:
+                known[name] = tuple(known[name])
+        return cls(**known)
+
+
+_FIELD_ORDER = tuple(f.name for f in fields(Model))
+_FIELD_NAMES = frozenset(_FIELD_ORDER)

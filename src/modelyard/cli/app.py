@@ -54,15 +54,25 @@ def root(
 
 
 def _register() -> None:
-    from modelyard.cli import instances, models, scan, serve
+    from modelyard.cli import advice, audit, instances, models, profiles, scan, serve, stats
 
     scan.register(app)
     serve.register(app)
+    stats.register(app)
     app.add_typer(models.app, name="models")
     app.add_typer(instances.app, name="instances")
+    app.add_typer(profiles.app, name="profiles")
+    advice.register(app)
+    audit.register(app)
 
 
 _register()
+
+
+def _say(label: str, message: str) -> None:
+    """One line on stderr: never wrapped, and ``[...]`` in the message is not read as markup."""
+    err_console.print(f"[red]{label}:[/red] ", end="", soft_wrap=True)
+    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 def main() -> None:
@@ -75,14 +85,13 @@ def main() -> None:
     except ModelyardError as exc:
         if os.environ.get("MODELYARD_DEBUG") == "1":
             raise
-        err_console.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        _say("error", exc.message)
         sys.exit(2 if isinstance(exc, ConfigError) else 1)
     except Exception as exc:  # a bug: still one line unless debugging
         if os.environ.get("MODELYARD_DEBUG") == "1":
             raise
-        err_console.print(
-            f"[red]internal error:[/red] {type(exc).__name__}: {exc} "
-            "(run with MODELYARD_DEBUG=1 for the traceback)",
-            highlight=False,
+        _say(
+            "internal error",
+            f"{type(exc).__name__}: {exc} (run with MODELYARD_DEBUG=1 for the traceback)",
         )
         sys.exit(70)

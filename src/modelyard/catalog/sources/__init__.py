@@ -1,0 +1,121 @@
+"""Discovery sources: where model files are found, before anything is read from them.
+
+Each source (``hf``, ``ollama``, ``folders``, plus the bundled default model) returns a
+``SourceScan``: the files it found, each with its resolved identity and the facts only that
+source knows (an HF repo and revision, an Ollama ``name:tag``), and the warnings it met. A
+source never reads a file's contents and never raises for one bad entry: a corrupt cache
+entry or an unreadable folder is a warning, a file that cannot even be stat'ed is a
+``FoundFile`` with ``error`` set.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+FileSource = Literal["hf", "ollama", "folder", "default"]
+
+# Name parts that mark a download still in progress or a temporary copy.
+TEMP_MARKERS = frozenset({"incomplete", "part", "partial", "download", "tmp", "crdownload"})
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    """One path to a model file, as a source reached it.
+
+    ``dev``/``ino`` identify the resolved file: two paths with the same pair are the same bytes.
+    ``error`` is set when the path cannot be used at all (a broken symlink, a FIFO, a missing
+    Ollama blob); such a file is listed but never opened.
+    """
+
+    path: str
+    source: FileSource
+    dev: int = 0
+    ino: int = 0
+    size: int = 0
+    mtime_ns: int = 0
+    ctime_ns: int = 0  # not part of the identity; a chmod changes it, so a rescan notices
+    error: str | None = None
+    hf_repo: str | None = None
+    hf_revision: str | None = None
+    hf_refs: tuple[str, ...] = ()
+    ollama_name: str | None = None
+    ollama_projector: str | None = None  # the path of the projector blob its manifest names
+    projector: bool = False  # the source says this file is a vision projector
+
+    @property
+    def key(self) -> str:
+        """The resolved file's identity, ``dev:ino``; unusable paths are keyed by path."""
+        return f"{self.dev}:{self.ino}" if self.error is None else f"path:{self.path}"
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+@dataclass(frozen=True)
+class SourceScan:
+    """What one source found: its files, and warnings about entries it had to skip."""
+
+    files: tuple[FoundFile, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def is_temporary(name: str) -> bool:
+    """True for hidden files and names that mark a partial download (``x.gguf.part``)."""
+    if name.startswith("."):
+        return True
+    return any(part.lower() in TEMP_MARKERS for part in name.split(".")[1:])
+
+
+def is_gguf_name(name: str) -> bool:
+    """A finished GGUF file's name: ends in ``.gguf`` and is not a temporary copy."""
+    return name.lower().endswith(".gguf") and not is_temporary(name)
+
+
+def found_file(path: str, template: FoundFile) -> FoundFile:
+    """Stat ``path`` (following symlinks) into a copy of ``template``. Never raises.
+
+    ``template`` carries the source and its facts. A path that cannot be stat'ed, or that is
+    not a regular file, comes back with ``error`` set: reading a FIFO would block the scan
+    forever, so such a file is never opened.
+    """
+    try:
+        st = Path(path).stat()
+    except FileNotFoundError:
+        reason = "broken symlink" if Path(path).is_symlink() else "no such file"
+        return replace(template, path=path, error=reason)
+    except OSError as exc:
+        return replace(template, path=path, error=f"cannot stat: {exc.strerror}")
+    if not stat.S_ISREG(st.st_mode):
+        return replace(template, path=path, error=f"not a regular file ({_kind(st.st_mode)})")
+    return replace(
+        template,
+        path=path,
+        dev=st.st_dev,
+        ino=st.st_ino,
+        size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        ctime_ns=st.st_ctime_ns,
+    )
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return "not a file"
+
+
+def env_path(name: str) -> Path | None:
+    """The path in environment variable ``name``, or None when unset or empty."""
+    value = os.environ.get(name)
+    return Path(value).expanduser() if value else None

@@ -1,0 +1,58 @@
+"""The Hugging Face hub cache, read with ``huggingface_hub``'s own cache scanner.
+
+GGUF files live under ``models--org--name/snapshots/<revision>/`` as symlinks into ``blobs/``.
+The scanner reports a corrupt repo as a warning instead of failing; so do we.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from huggingface_hub import CacheNotFound, scan_cache_dir
+
+from modelyard.catalog.sources import FoundFile, SourceScan, env_path, found_file, is_gguf_name
+
+
+def hf_cache_dir(configured: Path | None) -> Path:
+    """Where the Hugging Face tools put the cache: the configured folder, ``HF_HUB_CACHE``,
+    ``HF_HOME/hub``, or ``~/.cache/huggingface/hub``. Read from the environment on each call.
+    """
+    if configured is not None:
+        return configured.expanduser()
+    explicit = env_path("HF_HUB_CACHE")
+    if explicit is not None:
+        return explicit
+    home = env_path("HF_HOME")
+    if home is not None:
+        return home / "hub"
+    return Path("~/.cache/huggingface/hub").expanduser()
+
+
+def scan_hf(cache_dir: Path) -> SourceScan:
+    """The GGUF files of every cached model repo, with repo id, revision and refs.
+
+    A missing cache is not a warning: most machines have none. Never raises for one repo.
+    """
+    try:
+        info = scan_cache_dir(cache_dir)
+    except CacheNotFound:
+        return SourceScan()
+    except (OSError, ValueError) as exc:
+        return SourceScan(warnings=(f"Hugging Face cache {cache_dir}: {exc}",))
+    files: list[FoundFile] = []
+    for repo in sorted(info.repos, key=lambda r: r.repo_id):
+        if repo.repo_type != "model":
+            continue
+        for revision in sorted(repo.revisions, key=lambda r: r.commit_hash):
+            template = FoundFile(
+                path="",
+                source="hf",
+                hf_repo=repo.repo_id,
+                hf_revision=revision.commit_hash,
+                hf_refs=tuple(sorted(revision.refs)),
+            )
+            for cached in sorted(revision.files, key=lambda f: str(f.file_path)):
+                if is_gguf_name(cached.file_name):
+                    files.append(found_file(str(cached.file_path), template))
+    warnings = tuple(f"Hugging Face cache: {warning}" for warning in info.warnings)
+    return SourceScan(tuple(files), warnings)
