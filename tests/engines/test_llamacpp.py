@@ -108,9 +108,24 @@ def test_plain_command(engine: LlamaCppEngine, binary: Path, model_file: Path) -
         "--parallel", "1",
         "--alias", "gemma-01",
         "--log-verbosity", "4",
+        "--chat-template", "gemma",
     )  # fmt: skip
     assert plan.base_url == "http://127.0.0.1:8211"
     assert plan.health_path == "/health"
+
+
+def test_builtin_template_only_when_the_gguf_and_the_user_give_none(
+    engine: LlamaCppEngine, model_file: Path
+) -> None:
+    """Gemma GGUFs without a template made llama-server fall back to ChatML: the answers then
+    carried raw "<|im_end|>" tokens."""
+    with_own = engine.plan(spec(gemma(model_file, chat_template="{{ messages }}")))
+    assert "--chat-template" not in with_own.argv
+    user_set = engine.plan(spec(gemma(model_file), extra_args=("--chat-template=chatml",)))
+    assert user_set.argv.count("--chat-template") == 0
+    assert "--chat-template=chatml" in user_set.argv
+    other = engine.plan(spec(gemma(model_file, architecture="llama")))
+    assert "--chat-template" not in other.argv
 
 
 def test_instance_arguments_and_cache_type(engine: LlamaCppEngine, model_file: Path) -> None:

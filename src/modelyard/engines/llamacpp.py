@@ -270,6 +270,22 @@ def buffer_device(buffer: str) -> int | None:
     return int(match["index"]) if match else None
 
 
+# Architectures whose GGUFs are often published without tokenizer.chat_template, and the
+# llama-server built-in template that fits them. Without one llama-server falls back to ChatML,
+# and a Gemma model then answers with raw "<|im_end|>" tokens.
+_BUILTIN_TEMPLATES = {"gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma", "gemma3n": "gemma"}
+_TEMPLATE_FLAGS = frozenset({"--chat-template", "--chat-template-file"})
+
+
+def builtin_template(model: Model, extra_args: tuple[str, ...]) -> str | None:
+    """The built-in chat template to pass when the GGUF carries none and the user set none."""
+    if model.chat_template or model.embedding or any(
+        arg.split("=", 1)[0] in _TEMPLATE_FLAGS for arg in extra_args
+    ):
+        return None
+    return _BUILTIN_TEMPLATES.get(model.architecture or "")
+
+
 class LlamaCppEngine:
     """Builds ``llama-server`` commands and estimates their memory.
 
@@ -352,6 +368,9 @@ class LlamaCppEngine:
             own += ["--cache-type-k", resolved.cache_type, "--cache-type-v", resolved.cache_type]
         if self.settings.log_verbosity is not None:
             own += ["--log-verbosity", str(self.settings.log_verbosity)]
+        template = builtin_template(spec.model, resolved.extra_args)
+        if template is not None:
+            own += ["--chat-template", template]
         check_duplicates(own, resolved.extra_args)
         return LaunchPlan(
             argv=(self.binary(), *own, *resolved.extra_args),

@@ -1,0 +1,1 @@
+"""The fleet: every inference server process, its readiness, supervision and memory."""

@@ -1,0 +1,1 @@
+"""Standalone fake servers run as real subprocesses by the tests and benchmarks."""
