@@ -279,8 +279,10 @@ _TEMPLATE_FLAGS = frozenset({"--chat-template", "--chat-template-file"})
 
 def builtin_template(model: Model, extra_args: tuple[str, ...]) -> str | None:
     """The built-in chat template to pass when the GGUF carries none and the user set none."""
-    if model.chat_template or model.embedding or any(
-        arg.split("=", 1)[0] in _TEMPLATE_FLAGS for arg in extra_args
+    if (
+        model.chat_template
+        or model.embedding
+        or any(arg.split("=", 1)[0] in _TEMPLATE_FLAGS for arg in extra_args)
     ):
         return None
     return _BUILTIN_TEMPLATES.get(model.architecture or "")

@@ -226,9 +226,7 @@ class Fleet:
         cleaned = config if isinstance(config, InstanceConfig) else clean_config(config or {})
         if not 1 <= count <= MAX_NUMBER:
             raise ValidationFailed(f"count must be 1-{MAX_NUMBER}", param="count")
-        if self._create_lock is None:
-            self._create_lock = asyncio.Lock()
-        async with self._create_lock:
+        async with self._changes_lock():
             running_ports = {e.port for e in self._entries.values()}
             rows = await asyncio.to_thread(
                 self._records.insert,
@@ -253,17 +251,26 @@ class Fleet:
             created.append(self._view(entry))
         return created
 
+    def _changes_lock(self) -> asyncio.Lock:
+        """Serialises creates and updates (numbers, ports and configs are read then written)."""
+        if self._create_lock is None:
+            self._create_lock = asyncio.Lock()
+        return self._create_lock
+
     async def update(
         self, instance_id: str, changes: dict[str, Any], actor: str = "cli"
     ) -> InstanceView:
         """Change an instance's settings (keys of InstanceConfig). Raises InstanceNotFound,
         ValidationFailed. Engine arguments apply at the next start or restart."""
         entry = self._entry(instance_id)
-        new = clean_config(changes, base=entry.config)
-        old = entry.config
-        await asyncio.to_thread(self._records.write_config, entry.id, old, new, actor=actor)
-        entry.config = new
-        entry.estimated = False
+        # Read, merge and write under one lock: two updates built from the same old config
+        # would otherwise both land and the second would silently undo the first.
+        async with self._changes_lock():
+            old = entry.config
+            new = clean_config(changes, base=old)
+            await asyncio.to_thread(self._records.write_config, entry.id, old, new, actor=actor)
+            entry.config = new
+            entry.estimated = False
         self._emit(FleetEvent("updated", entry.id, self._view(entry).state))
         return self._view(entry)
 
@@ -409,6 +416,7 @@ class Fleet:
             restarts=status.restarts,
             desired=entry.desired,
             log_tail=status.log_tail,
+            memory_device=entry.device,
         )
 
     def _rss(self, entry: _Entry, pid: int | None) -> int | None:

@@ -72,6 +72,7 @@ class InstanceView:
     memory_measured: int | None
     restarts: int
     desired: Desired = "stopped"
+    memory_device: int | None = None  # the GPU index the estimate is on; None: system RAM
     log_tail: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,190 @@
+"""Running servers and the gateway's figures.
+
+GET /api/models/servers       total, ready, and per instance: id, model, port, pid, ready,
+                              running, uptime, memory
+GET /api/models/statistics    per-model and per-instance request figures
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from modelyard.api.state import AdminCaller, FiguresDep, FleetDep, ServicesDep
+from modelyard.fleet.instance import InstanceView
+from modelyard.fleet.memory import MemoryInventory, read_inventory
+from modelyard.profiles.deployment import hardware_of
+
+router = APIRouter(prefix="/api/models", tags=["figures"])
+
+
+class ServerOut(BaseModel):
+    id: str
+    model_id: str
+    display_name: str | None
+    port: int
+    pid: int | None
+    state: str
+    ready: bool
+    running: bool
+    uptime_s: float | None
+    in_flight: int
+    memory_estimate_bytes: int
+    memory_measured_bytes: int | None
+    memory_device: int | None
+    error: str | None
+
+
+class DeviceOut(BaseModel):
+    """One memory pool: system RAM (``index`` None) or a GPU, and what instances hold of it."""
+
+    index: int | None
+    name: str
+    total_bytes: int
+    budget_bytes: int
+    free_bytes: int
+    used_bytes: int
+    used_by_instances_bytes: int
+    origin: str
+
+
+class ServersOut(BaseModel):
+    total: int
+    ready: int
+    running: int
+    servers: list[ServerOut]
+    devices: list[DeviceOut]
+
+
+class Stats(BaseModel):
+    requests: int
+    successes: int
+    errors: int
+    cancelled: int
+    success_rate: float | None
+    ttft_p50_s: float | None
+    ttft_p95_s: float | None
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+    tokens_in: int
+    tokens_out: int
+    tokens_per_s: float | None
+    last_request_at: float | None
+
+
+class ModelStats(Stats):
+    instances: dict[str, Stats] = Field(default_factory=dict)
+
+
+class StatisticsOut(BaseModel):
+    total: Stats
+    models: dict[str, ModelStats]
+    pending: int
+    dropped: int
+
+
+def server_out(view: InstanceView) -> ServerOut:
+    return ServerOut(
+        id=view.id,
+        model_id=view.model_id,
+        display_name=view.config.display_name,
+        port=view.port,
+        pid=view.pid,
+        state=view.state,
+        ready=view.state == "ready",
+        running=view.state in ("starting", "ready", "stopping"),
+        uptime_s=view.uptime_s,
+        in_flight=view.in_flight,
+        memory_estimate_bytes=view.memory_estimate,
+        memory_measured_bytes=view.memory_measured,
+        memory_device=view.memory_device,
+        error=view.error,
+    )
+
+
+def devices_out(inventory: MemoryInventory, servers: list[ServerOut]) -> list[DeviceOut]:
+    """RAM and each GPU, with the estimates of the running instances placed on it."""
+
+    def used(index: int | None) -> int:
+        return sum(
+            s.memory_estimate_bytes for s in servers if s.running and s.memory_device == index
+        )
+
+    pools = [
+        DeviceOut(
+            index=None,
+            name="RAM",
+            total_bytes=inventory.ram_total_bytes,
+            budget_bytes=inventory.budget(None),
+            free_bytes=inventory.ram_available_bytes,
+            used_bytes=inventory.ram_total_bytes - inventory.ram_available_bytes,
+            used_by_instances_bytes=used(None),
+            origin=inventory.ram_origin,
+        )
+    ]
+    pools += [
+        DeviceOut(
+            index=d.index,
+            name=d.name,
+            total_bytes=d.total_bytes,
+            budget_bytes=inventory.budget(d.index),
+            free_bytes=d.free_bytes,
+            used_bytes=d.total_bytes - d.free_bytes,
+            used_by_instances_bytes=used(d.index),
+            origin=d.origin,
+        )
+        for d in inventory.devices
+    ]
+    return pools
+
+
+@router.get("/servers", response_model=ServersOut)
+async def servers(fleet: FleetDep, services: ServicesDep, _: AdminCaller) -> ServersOut:
+    """Every instance's server, ready or not, and the memory pools they use."""
+    out = [server_out(v) for v in fleet.instances()]
+    inventory = await asyncio.to_thread(read_inventory, services.settings.memory)
+    return ServersOut(
+        total=len(out),
+        ready=sum(1 for s in out if s.ready),
+        running=sum(1 for s in out if s.running),
+        servers=out,
+        devices=devices_out(inventory, out),
+    )
+
+
+@router.get("/statistics", response_model=StatisticsOut)
+async def statistics(figures: FiguresDep, _: AdminCaller) -> StatisticsOut:
+    """The gateway's in-memory figures since start (totals loaded from the store)."""
+    return StatisticsOut.model_validate(figures.snapshot())
+
+
+class DeploymentOut(BaseModel):
+    device: Literal["gpu", "cpu"]
+    memory_budget_bytes: int
+    max_models_loaded: int
+    reasons: list[str]
+    source: Literal["suggested", "config", "profile"]
+    profile: str | None
+
+
+@router.get("/deployment", response_model=DeploymentOut)
+async def deployment(services: ServicesDep, _: AdminCaller) -> DeploymentOut:
+    """What the hardware suggests, with the config's and the active profile's overrides."""
+
+    def resolve() -> DeploymentOut:
+        inventory = read_inventory(services.settings.memory)
+        hardware = hardware_of(
+            inventory.ram_total_bytes,
+            [d.total_bytes for d in inventory.devices],
+            inventory.reserve_bytes,
+        )
+        active = services.profiles.active_name()
+        entry = services.profiles.read(active) if active is not None else None
+        profile = entry.profile if entry is not None else None
+        found = services.profiles.deployment(hardware, profile)
+        return DeploymentOut(**found.to_dict(), profile=active)
+
+    return await asyncio.to_thread(resolve)
