@@ -311,9 +311,6 @@ class _Source:
         offset = pos - first * _CHUNK
         return joined[offset : offset + length]
 
-    def loaded(self, index: int) -> bool:
-        return index in self._chunks
-
     def _load(self, first: int, last: int) -> None:
         index = first
         while index <= last:
