@@ -25,8 +25,38 @@ def m001_catalog(db: Database) -> None:
         CREATE TABLE catalog (
             id TEXT PRIMARY KEY,
             file_key TEXT,                  -- NULL for curated entries
+            path TEXT,                      -- the model's path, to keep its id when it changes
             data TEXT NOT NULL,             -- JSON of the discovered model, before overrides
             seen_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE catalog_scans (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,      -- hash of every file found and the inputs used
+            models INTEGER NOT NULL,
+            errors INTEGER NOT NULL,
+            report TEXT NOT NULL            -- JSON of the scan report
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE catalog_folders (
+            path TEXT PRIMARY KEY,          -- a folder named to `modelyard scan PATH`, kept
+            added_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE curated (
+            id TEXT PRIMARY KEY,            -- curated entries imported (config ones live in YAML)
+            data TEXT NOT NULL,             -- JSON of modelyard.settings.CuratedModel
+            updated_at TEXT NOT NULL
         )
         """
     )
@@ -61,7 +91,9 @@ def m002_fleet(db: Database) -> None:
         CREATE TABLE instances (
             id TEXT PRIMARY KEY,            -- model_id:NN
             model_id TEXT NOT NULL,
-            config TEXT NOT NULL,           -- JSON of the instance's settings
+            number INTEGER NOT NULL,        -- NN of the id, 1-99
+            port INTEGER NOT NULL,          -- assigned at create; moved if taken at start
+            config TEXT NOT NULL,           -- JSON of modelyard.fleet.instance.InstanceConfig
             desired TEXT NOT NULL DEFAULT 'stopped',
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL
@@ -92,3 +124,56 @@ def m002_fleet(db: Database) -> None:
         )
         """
     )
+
+
+@migrations()
+def m003_figures(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE requests (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            model_id TEXT,                  -- NULL when the request failed before resolution
+            instance_id TEXT,
+            route TEXT NOT NULL,            -- why this instance was chosen
+            endpoint TEXT NOT NULL,         -- chat | completions | embeddings
+            started_at REAL NOT NULL,       -- unix time
+            ttft_s REAL,
+            latency_s REAL NOT NULL,
+            tokens_in INTEGER,
+            tokens_out INTEGER,
+            tokens_per_s REAL,
+            outcome TEXT NOT NULL,          -- ok | error | cancelled
+            status INTEGER NOT NULL,
+            error TEXT,
+            stream INTEGER NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX requests_model_started ON requests (model_id, started_at)")
+    db.execute("CREATE INDEX requests_instance_started ON requests (instance_id, started_at)")
+    db.execute("CREATE INDEX requests_started ON requests (started_at)")
+
+
+@migrations()
+def m004_control(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE presets (
+            name TEXT PRIMARY KEY,          -- a user's system-prompt preset (built-ins are code)
+            data TEXT NOT NULL,             -- JSON: title, prompt, description
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE control_state (
+            key TEXT PRIMARY KEY,           -- e.g. 'active_profile'
+            value TEXT NOT NULL,            -- JSON
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX audit_at ON audit (at)")

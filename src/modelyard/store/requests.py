@@ -1,0 +1,145 @@
+"""The ``requests`` table: one row per gateway request, written in batches off the hot path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from modelyard.gateway.aggregate import Sample, Totals
+from modelyard.gateway.record import RequestRecord
+from modelyard.store.db import Store
+
+_COLUMNS = (
+    "request_id, model_id, instance_id, route, endpoint, started_at, ttft_s, latency_s, "
+    "tokens_in, tokens_out, tokens_per_s, outcome, status, error, stream"
+)
+_INSERT = f"INSERT INTO requests ({_COLUMNS}) VALUES ({', '.join('?' * 15)})"
+
+
+@dataclass(frozen=True)
+class GroupTotals:
+    """Stored counts for one (model, instance, endpoint, outcome)."""
+
+    model_id: str | None
+    instance_id: str | None
+    endpoint: str
+    outcome: str
+    requests: int
+    tokens_in: int
+    tokens_out: int
+    last_at: float
+
+    def totals(self) -> Totals:
+        return Totals(
+            requests=self.requests,
+            successes=self.requests if self.outcome == "ok" else 0,
+            cancelled=self.requests if self.outcome == "cancelled" else 0,
+            tokens_in=self.tokens_in,
+            tokens_out=self.tokens_out,
+            last_at=self.last_at,
+        )
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    started_at: float
+    outcome: str
+    ttft_s: float | None
+    tokens_per_s: float | None
+
+
+def insert(store: Store, records: Sequence[RequestRecord]) -> None:
+    """Write ``records`` in one transaction: all land or none. Raises sqlite3 errors."""
+    rows = [
+        (
+            r.request_id,
+            r.model_id,
+            r.instance_id,
+            r.route,
+            r.endpoint,
+            r.started_at,
+            r.ttft_s,
+            r.latency_s,
+            r.tokens_in,
+            r.tokens_out,
+            r.tokens_per_s,
+            r.outcome,
+            r.status,
+            r.error,
+            int(r.stream),
+        )
+        for r in records
+    ]
+    with store.transaction() as conn:
+        conn.executemany(_INSERT, rows)
+
+
+def group_totals(store: Store) -> list[GroupTotals]:
+    """Counts per (model, instance, endpoint, outcome) over every stored request."""
+    rows = store.query(
+        "SELECT model_id, instance_id, endpoint, outcome, COUNT(*) AS n, "
+        "COALESCE(SUM(tokens_in), 0) AS tin, COALESCE(SUM(tokens_out), 0) AS tout, "
+        "MAX(started_at) AS last_at FROM requests "
+        "GROUP BY model_id, instance_id, endpoint, outcome"
+    )
+    return [
+        GroupTotals(
+            model_id=row["model_id"],
+            instance_id=row["instance_id"],
+            endpoint=row["endpoint"],
+            outcome=row["outcome"],
+            requests=row["n"],
+            tokens_in=row["tin"],
+            tokens_out=row["tout"],
+            last_at=row["last_at"],
+        )
+        for row in rows
+    ]
+
+
+def latest_samples(
+    store: Store, key: Literal["model_id", "instance_id"] | None, limit: int
+) -> dict[str | None, list[Sample]]:
+    """The latest ``limit`` samples per model, per instance, or overall (key ``None``), oldest
+    first."""
+    partition = f"PARTITION BY {key}" if key else ""
+    where = f"WHERE {key} IS NOT NULL" if key else ""
+    select_key = key or "NULL"
+    rows = store.query(
+        f"SELECT k, ttft_s, latency_s, tokens_per_s, outcome FROM ("
+        f" SELECT {select_key} AS k, ttft_s, latency_s, tokens_per_s, outcome, started_at,"
+        f" ROW_NUMBER() OVER ({partition} ORDER BY started_at DESC, id DESC) AS rn"
+        f" FROM requests {where}) WHERE rn <= ? ORDER BY started_at, rn DESC",
+        (limit,),
+    )
+    out: dict[str | None, list[Sample]] = {}
+    for row in rows:
+        out.setdefault(row["k"], []).append(
+            Sample(
+                ttft_s=row["ttft_s"],
+                latency_s=row["latency_s"],
+                tokens_per_s=row["tokens_per_s"],
+                ok=row["outcome"] == "ok",
+            )
+        )
+    return out
+
+
+def history_rows(store: Store, model_id: str | None, since: float) -> list[HistoryRow]:
+    """Requests started at or after ``since`` (for one model, or all), in time order."""
+    sql = "SELECT started_at, outcome, ttft_s, tokens_per_s FROM requests WHERE started_at >= ?"
+    params: tuple[object, ...] = (since,)
+    if model_id is not None:
+        sql += " AND model_id = ?"
+        params = (since, model_id)
+    rows = store.query(sql + " ORDER BY started_at", params)
+    return [
+        HistoryRow(
+            started_at=row["started_at"],
+            outcome=row["outcome"],
+            ttft_s=row["ttft_s"],
+            tokens_per_s=row["tokens_per_s"],
+        )
+        for row in rows
+    ]

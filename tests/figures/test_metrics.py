@@ -1,0 +1,66 @@
+"""``GET /metrics`` serves the figures as Prometheus text from a per-service registry."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
+
+from modelyard.gateway.metrics_router import metrics_router
+from modelyard.services import Services
+
+from .helpers import rec
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def test_metrics_text_holds_the_counters(services: Services) -> None:
+    figures = services.figures
+    figures.record(rec(ttft_s=0.02, latency_s=0.3))
+    figures.record(rec(ttft_s=0.02, latency_s=0.3))
+    figures.record(rec(outcome="error", status=502, ttft_s=None))
+    figures.record(rec(model_id=None, instance_id=None, outcome="error", status=404))
+    figures.track_in_flight(lambda: {"m1:01": 2})
+    app = FastAPI()
+    app.include_router(metrics_router(figures))
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/metrics")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples = _samples(response.text)
+    labels = (("endpoint", "chat"), ("instance", "m1:01"), ("model", "m1"))
+    assert samples[("modelyard_requests_total", (*labels, ("outcome", "ok")))] == 2
+    assert samples[("modelyard_requests_total", (*labels, ("outcome", "error")))] == 1
+    unresolved = (("endpoint", "chat"), ("instance", ""), ("model", ""), ("outcome", "error"))
+    assert samples[("modelyard_requests_total", unresolved)] == 1
+    assert samples[("modelyard_tokens_total", (("direction", "out"), ("model", "m1")))] == 60
+    assert samples[("modelyard_request_latency_seconds_count", (("model", "m1"),))] == 2
+    assert (
+        samples[("modelyard_request_latency_seconds_bucket", (("le", "0.25"), ("model", "m1")))]
+        == 0
+    )
+    assert (
+        samples[("modelyard_request_latency_seconds_bucket", (("le", "0.5"), ("model", "m1")))] == 2
+    )
+    assert samples[("modelyard_ttft_seconds_bucket", (("le", "0.025"), ("model", "m1")))] == 2
+    assert samples[("modelyard_in_flight", (("instance", "m1:01"),))] == 2
+    assert samples[("modelyard_figures_pending", ())] == 4
+
+
+def test_each_service_has_its_own_registry(services: Services) -> None:
+    """Two services in one process must not share (or collide in) the global registry."""
+    from modelyard.gateway.figures import Figures
+
+    other = Figures(services.settings, services.store)
+    services.figures.record(rec())
+    assert b'model="m1"' in services.figures.render_metrics()[0]
+    assert b'model="m1"' not in other.render_metrics()[0]
