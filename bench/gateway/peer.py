@@ -35,10 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from bench.gateway import peer_client
-from bench.gateway.peer_client import Target
 from rich.console import Console
 from rich.table import Table
+
+from bench.gateway import peer_client
+from bench.gateway.peer_client import Target
 
 LITELLM_VERSION = "1.106.2"
 BENCH_DIR = Path(__file__).resolve().parents[1]

@@ -81,6 +81,9 @@ class LlamaCppSettings(Section):
     default_parallel: int = Field(1, ge=1)
     threads: int | None = Field(None, ge=1)
     cache_type: str = "f16"
+    # llama-server logs its buffer sizes (read to correct memory estimates) at verbosity 4;
+    # None passes no verbosity flag.
+    log_verbosity: int | None = Field(4, ge=0)
 
 
 class FleetSettings(Section):
@@ -120,6 +123,75 @@ class MemorySettings(Section):
     reserve_bytes: int = Field(512 * 1024 * 1024, ge=0)
 
 
+class FiguresSettings(Section):
+    """Per-request figures: in-memory reservoirs, the store flush and the JSONL request log."""
+
+    flush_interval_s: float = Field(1.0, gt=0)
+    reservoir: int = Field(1000, ge=1)
+    buffer_max: int = Field(100_000, ge=1)
+    request_log: bool = True
+    request_log_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    request_log_backups: int = Field(3, ge=0)
+
+
+class ApiKey(Section):
+    """One gateway API key. ``key`` is never shown (left out of repr)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    key: str = Field(min_length=8, repr=False)
+
+
+class GatewayTimeouts(Section):
+    """Backend timeouts, seconds. ``first_byte_s`` covers prompt processing on a slow CPU."""
+
+    connect_s: float = Field(5.0, gt=0)
+    first_byte_s: float = Field(300.0, gt=0)
+    idle_s: float = Field(120.0, gt=0)
+
+
+class GatewaySettings(Section):
+    """The /v1 gateway: name resolution, balancing, fallbacks, health, limits and keys.
+
+    ``default_model`` is what ``auto`` means (any name the gateway resolves, e.g. a model id
+    or ``tier:balanced``); ``tier_defaults`` pins the model a tier resolves to; ``aliases``
+    maps extra names to names; ``fallbacks`` maps a model id to the names tried after it.
+    """
+
+    strategy: Literal["round_robin", "least_loaded", "random"] = "least_loaded"
+    default_model: str | None = None
+    tier_defaults: dict[Tier, str] = Field(default_factory=dict)
+    aliases: dict[str, str] = Field(default_factory=dict)
+    fallbacks: dict[str, list[str]] = Field(default_factory=dict)
+    api_keys: list[ApiKey] = Field(default_factory=list)
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    queue_size: int = Field(256, ge=0)
+    retry_after_s: int = Field(1, ge=1)
+    max_attempts: int = Field(4, ge=1)
+    timeouts: GatewayTimeouts = GatewayTimeouts()
+    failures_to_cooldown: int = Field(3, ge=1)
+    recent_window_s: float = Field(60.0, gt=0)
+    recent_failures: int = Field(5, ge=1)
+    cooldown_base_s: float = Field(1.0, gt=0)
+    cooldown_max_s: float = Field(60.0, gt=0)
+    keepalive_s: float = Field(5.0, gt=0)
+    catalog_refresh_s: float = Field(5.0, gt=0)
+
+
+class ApiSettings(Section):
+    """The /api management routes. ``admin_keys`` are separate from ``gateway.api_keys``
+    (inference keys): when any key is configured, /api needs an admin key."""
+
+    admin_keys: list[ApiKey] = Field(default_factory=list)
+    events_keepalive_s: float = Field(15.0, gt=0)
+
+
+class DeploymentSettings(Section):
+    """Overrides of the deployment suggested from the hardware (None: use the suggestion)."""
+
+    memory_budget_bytes: int | None = Field(None, ge=0)
+    max_models_loaded: int | None = Field(None, ge=1)
+
+
 class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8100, ge=1, le=65535)
@@ -145,6 +217,11 @@ class Settings(BaseSettings):
     fleet: FleetSettings = FleetSettings()
     memory: MemorySettings = MemorySettings()
     server: ServerSettings = ServerSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    figures: FiguresSettings = FiguresSettings()
+    profile: str | None = None
+    api: ApiSettings = ApiSettings()
+    deployment: DeploymentSettings = DeploymentSettings()
 
     @classmethod
     def settings_customise_sources(

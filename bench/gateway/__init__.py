@@ -1,0 +1,1 @@
+"""The gateway bench: ``python -m bench.gateway`` (see ``__main__``)."""

@@ -1,0 +1,152 @@
+"""Load figures of one OpenAI-compatible address: ``measure(base_url) -> dict``.
+
+The same client (``peer_client``: raw keep-alive HTTP/1.1) drives every target, so figures of
+a backend, the gateway in front of it and a peer proxy compare directly:
+
+- ``p50_s``/``p95_s``/``p99_s``: non-streaming latency, one connection, back to back;
+- ``rps``: requests per second over ``concurrency`` connections;
+- ``first_chunk_p50_s``/``first_chunk_max_s``: time to the first SSE event with
+  ``streams`` concurrent streams; ``events_min``, ``coalesced_streams`` (an HTTP chunk held
+  more than one event); ``lateness_p99_s``: how late chunks arrive against the backend's
+  schedule (chunk n due at n x ``interval_s`` after the first), the 99th percentile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from typing import Any
+
+from bench.gateway.peer_client import Connection, Target
+
+Figures = dict[str, float]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def latency(target: Target, requests: int, warmup: int) -> Figures:
+    conn = await Connection.open(target)
+    request = target.request(stream=False)
+    samples: list[float] = []
+    try:
+        for i in range(warmup + requests):
+            start = time.perf_counter()
+            status, _ = await conn.call(request)
+            elapsed = time.perf_counter() - start
+            if status != 200:
+                raise ConnectionError(f"{target.base_url} answered {status}")
+            if i >= warmup:
+                samples.append(elapsed)
+    finally:
+        conn.close()
+    return {
+        q: percentile(samples, v) for q, v in (("p50_s", 0.5), ("p95_s", 0.95), ("p99_s", 0.99))
+    }
+
+
+async def throughput(target: Target, concurrency: int, seconds: float) -> float:
+    request = target.request(stream=False)
+    conns = [await Connection.open(target) for _ in range(concurrency)]
+    done = 0
+
+    async def worker(conn: Connection, until: float) -> None:
+        nonlocal done
+        while time.perf_counter() < until:
+            status, _ = await conn.call(request)
+            if status != 200:
+                raise ConnectionError(f"{target.base_url} answered {status} under load")
+            done += 1
+
+    try:
+        for conn in conns:
+            await conn.call(request)
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(c, start + seconds) for c in conns))
+        return done / (time.perf_counter() - start)
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+async def _timed_stream(conn: Connection, request: bytes) -> tuple[float, list[float], int, bool]:
+    """First-event delay, arrival times of event chunks after the first, events, coalesced."""
+    start = time.perf_counter()
+    status, headers = await conn._head(request)
+    if status != 200:
+        raise ConnectionError(f"stream answered {status}")
+    arrivals: list[float] = []
+    events = 0
+    coalesced = False
+    async for chunk in conn._chunks(headers):
+        n = chunk.count(b"data:")
+        if n:
+            arrivals.append(time.perf_counter())
+        events += n
+        coalesced = coalesced or n > 1
+    return arrivals[0] - start, [t - arrivals[0] for t in arrivals], events, coalesced
+
+
+async def stream_figures(
+    target: Target, concurrency: int, rounds: int, interval_s: float, chunks: int
+) -> Figures:
+    request = target.request(stream=True)
+    firsts: list[float] = []
+    lateness: list[float] = []
+    events: list[int] = []
+    coalesced = 0
+    for _ in range(rounds):
+        conns = [await Connection.open(target) for _ in range(concurrency)]
+        try:
+            results = await asyncio.gather(*(_timed_stream(c, request) for c in conns))
+        finally:
+            for conn in conns:
+                conn.close()
+        for first, offsets, count, merged in results:
+            firsts.append(first)
+            events.append(count)
+            coalesced += merged
+            # The token events (not the usage event and [DONE] sent right after the last).
+            lateness += [off - n * interval_s for n, off in enumerate(offsets[:chunks])]
+    return {
+        "first_chunk_p50_s": statistics.median(firsts),
+        "first_chunk_max_s": max(firsts),
+        "lateness_p99_s": percentile(lateness, 0.99),
+        "events_min": float(min(events)),
+        "coalesced_streams": float(coalesced),
+        "streams": float(len(firsts)),
+    }
+
+
+def measure(
+    base_url: str,
+    *,
+    model: str = "bench",
+    api_key: str = "none",
+    requests: int = 2000,
+    warmup: int = 200,
+    concurrency: int = 10,
+    seconds: float = 5.0,
+    streams: int = 20,
+    rounds: int = 3,
+    interval_s: float = 0.02,
+    chunks: int = 64,
+    big_streams: int = 0,
+) -> dict[str, Any]:
+    """Every figure of the module docstring for ``base_url``; ``big_streams`` > 0 adds one
+    round of that many concurrent streams (``big_*`` figures)."""
+    target = Target(base_url, api_key=api_key, model=model)
+
+    async def run() -> dict[str, Any]:
+        figures: dict[str, Any] = await latency(target, requests, warmup)
+        figures["rps"] = await throughput(target, concurrency, seconds)
+        figures.update(await stream_figures(target, streams, rounds, interval_s, chunks))
+        if big_streams:
+            big = await stream_figures(target, big_streams, 1, interval_s, chunks)
+            figures.update({f"big_{k}": v for k, v in big.items()})
+        return figures
+
+    return asyncio.run(run())

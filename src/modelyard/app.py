@@ -1,0 +1,69 @@
+"""The FastAPI app of ``modelyard serve``: routers over the services, one lifespan.
+
+``create_app(services)`` builds it; routers are included here and reach the services through
+``services_of(request)``. The lifespan starts the fleet (leftover cleanup, restores) and stops
+every instance when the server shuts down (Ctrl-C, SIGTERM).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from modelyard import __version__
+from modelyard.errors import ModelyardError
+from modelyard.services import Services
+
+
+def services_of(request: Request) -> Services:
+    """The services the app was built with."""
+    services: Services = request.app.state.services
+    return services
+
+
+async def _modelyard_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ModelyardError)
+    return JSONResponse(exc.to_openai(), status_code=exc.status)
+
+
+def create_app(services: Services) -> FastAPI:
+    """The app over ``services``. Other routers are added with ``app.include_router``."""
+    from modelyard.api import include_management
+    from modelyard.api.auth import check_bind
+    from modelyard.api.instances import router as instances_router
+    from modelyard.dashboard import router as dashboard_router
+    from modelyard.gateway import errors as gateway_errors
+    from modelyard.gateway.metrics_router import metrics_router
+    from modelyard.gateway.router import gateway_router
+
+    check_bind(services.settings)  # no admin key: loopback only
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await services.figures.start()
+        try:
+            await services.fleet.start()
+            try:
+                await services.gateway.start()
+                await services.profiles.activate_at_start()
+                yield
+            finally:
+                await services.gateway.aclose()
+                await services.fleet.aclose()
+        finally:
+            await services.figures.aclose()  # after the fleet: its last requests are recorded
+
+    app = FastAPI(title="modelyard", version=__version__, lifespan=lifespan)
+    app.state.services = services
+    app.add_exception_handler(ModelyardError, _modelyard_error)
+    include_management(app)  # first: its literal paths go before parameterised ones
+    # The gateway early: routes are matched in order, and /v1 is the hot path.
+    app.include_router(gateway_router(services.gateway))
+    app.include_router(instances_router)
+    app.include_router(metrics_router(services.figures))
+    app.include_router(dashboard_router)
+    gateway_errors.install(app)
+    return app

@@ -1,0 +1,1 @@
+"""The OpenAI-compatible gateway: /v1 routes, forwarding, and per-request figures."""

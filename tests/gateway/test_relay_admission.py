@@ -1,0 +1,69 @@
+"""The relay against a closed port, and the admission gates."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from modelyard.errors import RateLimited, UpstreamError
+from modelyard.gateway.admission import Admission
+from modelyard.gateway.relay import open_upstream
+from tests.gateway.harness import free_port, wait_for
+
+
+async def test_refused_connection_is_a_retryable_upstream_error() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1/chat/completions"
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(UpstreamError) as caught:
+            await open_upstream(client, url, b"{}", first_byte_s=5.0)
+    assert caught.value.message == "connect refused"
+
+
+async def test_admission_caps_queues_and_refuses() -> None:
+    admission = Admission(queue_size=1, retry_after_s=2)
+    release = asyncio.Event()
+    entered: list[int] = []
+
+    async def request(n: int) -> None:
+        async with admission.slot("m:01", cap=1):
+            entered.append(n)
+            await release.wait()
+
+    first = asyncio.ensure_future(request(1))
+    await wait_for(lambda: entered == [1], 5, "the first request")
+    second = asyncio.ensure_future(request(2))
+    await wait_for(lambda: admission.queued("m:01") == 1, 5, "the second to queue")
+    with pytest.raises(RateLimited) as caught:
+        await request(3)
+    assert caught.value.extra["retry_after"] == 2
+    release.set()
+    await asyncio.gather(first, second)
+    assert entered == [1, 2]
+    assert admission.active() == {}
+
+
+async def test_a_cancelled_waiter_leaves_the_queue_and_loses_no_slot() -> None:
+    admission = Admission(queue_size=4, retry_after_s=1)
+    release = asyncio.Event()
+    entered: list[int] = []
+
+    async def request(n: int) -> None:
+        async with admission.slot("m:01", cap=1):
+            entered.append(n)
+            await release.wait()
+
+    first = asyncio.ensure_future(request(1))
+    await wait_for(lambda: entered == [1], 5, "the first request")
+    gone = asyncio.ensure_future(request(2))
+    third = asyncio.ensure_future(request(3))
+    await wait_for(lambda: admission.queued("m:01") == 2, 5, "two waiters")
+    gone.cancel()
+    await wait_for(lambda: admission.queued("m:01") == 1, 5, "the cancelled one to leave")
+    release.set()
+    await asyncio.gather(first, third)
+    assert entered == [1, 3]
+    assert admission.active() == {}
+    async with admission.slot("m:01", cap=None):  # no cap: never waits
+        pass
