@@ -7,6 +7,7 @@ every instance when the server shuts down (Ctrl-C, SIGTERM).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -48,7 +49,9 @@ def create_app(services: Services) -> FastAPI:
             await services.fleet.start()
             try:
                 await services.gateway.start()
-                await services.profiles.activate_at_start()
+                if await services.profiles.activate_at_start() is None:
+                    routing = await asyncio.to_thread(services.profiles.active_routing)
+                    services.gateway.apply_profile(routing)
                 yield
             finally:
                 await services.gateway.aclose()

@@ -66,6 +66,9 @@ def build_services(settings: Settings) -> Services:
     fleet.add_listener(fleet_events_to_bus(events))
     presets = Presets(store)
     figures = Figures(settings, store)
+    gateway = Gateway(settings, catalog, fleet, figures)
+    profiles = ProfileService(settings, store, catalog, presets, events, fleet)
+    profiles.routing_listener = gateway.apply_profile
     return Services(
         settings=settings,
         store=store,
@@ -75,6 +78,6 @@ def build_services(settings: Settings) -> Services:
         fleet=fleet,
         events=events,
         presets=presets,
-        profiles=ProfileService(settings, store, catalog, presets, events, fleet),
-        gateway=Gateway(settings, catalog, fleet, figures),
+        profiles=profiles,
+        gateway=gateway,
     )

@@ -1,0 +1,67 @@
+"""Advice routes.
+
+POST /api/models/recommend               {memory_gb, priority} -> the best model, with reasons
+POST /api/models/check_compatibility     {model, ctx} -> fits? estimate, what would stop
+GET  /v1/models/select_by_role?role=     the model a role picks (admin or inference key)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from modelyard.api.advice import serving
+from modelyard.api.advice.protocol import (
+    CompatibilityBody,
+    CompatibilityOut,
+    RecommendBody,
+    RecommendOut,
+    RoleOut,
+)
+from modelyard.api.state import AdminCaller, AnyCaller, ServicesDep
+from modelyard.fleet.memory import read_inventory
+
+router = APIRouter(tags=["advice"])
+
+
+@router.post("/api/models/recommend", response_model=RecommendOut)
+async def recommend(body: RecommendBody, services: ServicesDep, _: AdminCaller) -> RecommendOut:
+    """The best enabled or installed model for the memory and priority, with reasons."""
+    models = await asyncio.to_thread(services.catalog.models)
+    return serving.recommend(services, models, body.memory_gb, body.priority)
+
+
+@router.post("/api/models/check_compatibility", response_model=CompatibilityOut)
+async def check_compatibility(
+    body: CompatibilityBody, services: ServicesDep, _: AdminCaller
+) -> CompatibilityOut:
+    """Would one more instance of the model at this context fit now, and if not, which idle
+    instances would have to stop. 404 for an unknown model."""
+    model = await asyncio.to_thread(services.catalog.get, body.model)
+    inventory = await asyncio.to_thread(read_inventory, services.settings.memory)
+    views = services.fleet.instances()
+    return serving.compatibility(services, model, body.ctx, views, inventory)
+
+
+@router.get("/v1/models/select_by_role", response_model=RoleOut)
+async def select_by_role(
+    services: ServicesDep,
+    _: AnyCaller,
+    role: Annotated[str, Query(min_length=1, max_length=64)],
+) -> RoleOut:
+    """The model chosen for ``role``: the active profile's ``defaults.roles`` first, else the
+    enabled model with the highest priority for it. 404 when none has the role."""
+
+    def choose() -> RoleOut:
+        models = services.catalog.models()
+        pinned = None
+        active = services.profiles.active_name()
+        if active is not None:
+            entry = services.profiles.read(active)
+            if entry.profile is not None:
+                pinned = entry.profile.defaults.roles.get(role)
+        return serving.select_by_role(services, models, role, pinned)
+
+    return await asyncio.to_thread(choose)
