@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from modelyard.catalog.model import Model
 from modelyard.routing.balance import order
-from modelyard.routing.fallback import Candidate, PlanConfig, candidates, reason_after
+from modelyard.routing.fallback import (
+    Candidate,
+    PlanConfig,
+    ProfileRouting,
+    candidates,
+    reason_after,
+    with_profile,
+)
 from modelyard.routing.health import (
     HEALTHY,
     HealthPolicy,
@@ -157,6 +164,33 @@ def test_auto_uses_the_default_or_a_running_model() -> None:
     )
     assert ok(resolve("auto", view(inst("qwen-coder-7b:01")))).model_id == "qwen-coder-7b"
     assert isinstance(resolve("auto", view()), Unresolved)
+
+
+def test_the_active_profile_wins_over_the_settings() -> None:
+    base = PlanConfig(
+        strategy="random",
+        fallbacks={"qwen-coder-32b": ["gemma3"]},
+        resolve=ResolveConfig(default_model="gemma3", tier_defaults={"fast": "gemma3"}),
+    )
+    assert with_profile(base, None) is base
+    profile = ProfileRouting(
+        auto="qwen-coder-7b",
+        roles={"code": "qwen-coder-7b"},
+        fallbacks={"qwen-coder-7b": ["gemma3"]},
+        strategy="round_robin",
+    )
+    merged = with_profile(base, profile)
+    assert merged.strategy == "round_robin"
+    assert merged.resolve.tier_defaults == {"fast": "gemma3"}  # the profile left tiers alone
+    assert dict(merged.fallbacks or {}) == {
+        "qwen-coder-32b": ["gemma3"],
+        "qwen-coder-7b": ["gemma3"],
+    }
+    assert ok(resolve("auto", view(), merged.resolve)).model_id == "qwen-coder-7b"
+    pinned = ok(resolve("role:code", view(), merged.resolve))  # not the priority-95 model
+    assert (pinned.model_id, pinned.reason) == ("qwen-coder-7b", "role:code->model")
+    # Load balancing off in the profile keeps the configured strategy.
+    assert with_profile(base, ProfileRouting()).strategy == "random"
 
 
 def test_disabled_and_broken_models_are_refused_with_the_reason() -> None:

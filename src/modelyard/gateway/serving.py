@@ -63,7 +63,14 @@ from modelyard.gateway.figures import Figures, RequestRecord, usage_from_sse_eve
 from modelyard.gateway.protocol import PATHS, BodyTooLarge, Endpoint, Parsed, parse, with_persona
 from modelyard.gateway.relay import Upstream, open_upstream, relay
 from modelyard.routing import health as health_rules
-from modelyard.routing.fallback import Candidate, PlanConfig, candidates, reason_after
+from modelyard.routing.fallback import (
+    Candidate,
+    PlanConfig,
+    ProfileRouting,
+    candidates,
+    reason_after,
+    with_profile,
+)
 from modelyard.routing.health import HEALTHY, Health, HealthPolicy
 from modelyard.routing.resolve import ResolveConfig, Resolved, resolve
 from modelyard.routing.view import InstanceInfo, RoutingView, build, build_index
@@ -157,17 +164,17 @@ class Gateway:
             cooldown_base_s=conf.cooldown_base_s,
             cooldown_max_s=conf.cooldown_max_s,
         )
-        self._resolve_config = ResolveConfig(
-            default_model=conf.default_model,
-            tier_defaults={str(k): v for k, v in conf.tier_defaults.items()},
-            aliases=dict(conf.aliases),
-        )
-        self._plan_config = PlanConfig(
+        self._base_plan = PlanConfig(
             strategy=conf.strategy,
             fallbacks=conf.fallbacks,
             policy=self._policy,
-            resolve=self._resolve_config,
+            resolve=ResolveConfig(
+                default_model=conf.default_model,
+                tier_defaults={str(k): v for k, v in conf.tier_defaults.items()},
+                aliases=dict(conf.aliases),
+            ),
         )
+        self._plan_config = self._base_plan
         self._state = _GatewayState()
         self._ids = itertools.count(1)
         self._id_prefix = f"{int(time.time()):x}"
@@ -179,6 +186,11 @@ class Gateway:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unlisten: Any = None
         self._last_refresh = 0.0
+
+    def apply_profile(self, routing: ProfileRouting | None) -> None:
+        """Route with the active profile's defaults, fallbacks and strategy (None: settings
+        only). Takes effect for the next request; no restart."""
+        self._plan_config = with_profile(self._base_plan, routing)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -333,11 +345,11 @@ class Gateway:
 
     async def _plan(self, name: str, call: _Call) -> tuple[Candidate, ...]:
         snap = self._current()
-        found = resolve(name, snap.view, self._resolve_config)
+        found = resolve(name, snap.view, self._plan_config.resolve)
         if not isinstance(found, Resolved) and time.monotonic() - self._last_refresh > 1.0:
             await self.refresh_catalog()  # a model added since the last refresh
             snap = self._current()
-            found = resolve(name, snap.view, self._resolve_config)
+            found = resolve(name, snap.view, self._plan_config.resolve)
         if not isinstance(found, Resolved):
             hint = f"; closest: {', '.join(found.close)}" if found.close else ""
             raise ModelNotFound(f"{found.message}{hint}", param="model", close=list(found.close))

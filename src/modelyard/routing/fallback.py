@@ -123,3 +123,32 @@ def reason_after(candidate: Candidate, failed: str, why: str) -> str:
     """The route reason of a candidate tried because ``failed`` (an instance id) failed."""
     kind = "fallback" if candidate.fallback else "retry"
     return f"{kind} after {failed} failed: {why}; {candidate.reason}"
+
+
+@dataclass(frozen=True)
+class ProfileRouting:
+    """The routing part of the active profile: it wins over the gateway settings."""
+
+    auto: str | None = None
+    tiers: Mapping[str, str] = field(default_factory=dict)
+    roles: Mapping[str, str] = field(default_factory=dict)
+    fallbacks: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    strategy: Strategy | None = None  # None: load balancing off in the profile, keep config's
+
+
+def with_profile(base: PlanConfig, profile: ProfileRouting | None) -> PlanConfig:
+    """``base`` (from settings) with the profile's defaults, fallbacks and strategy on top."""
+    if profile is None:
+        return base
+    resolve = ResolveConfig(
+        default_model=profile.auto or base.resolve.default_model,
+        tier_defaults={**base.resolve.tier_defaults, **profile.tiers},
+        aliases=base.resolve.aliases,
+        role_defaults={**base.resolve.role_defaults, **profile.roles},
+    )
+    return PlanConfig(
+        strategy=profile.strategy or base.strategy,
+        fallbacks={**(base.fallbacks or {}), **profile.fallbacks},
+        policy=base.policy,
+        resolve=resolve,
+    )

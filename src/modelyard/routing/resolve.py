@@ -26,6 +26,7 @@ class ResolveConfig:
     default_model: str | None = None
     tier_defaults: Mapping[str, str] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=dict)
+    role_defaults: Mapping[str, str] = field(default_factory=dict)  # the active profile's
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,11 @@ def _resolve(
     if key.startswith("tier:"):
         return _tier(name, key.removeprefix("tier:"), view, config, depth)
     if key.startswith("role:"):
-        return _role(name, key.removeprefix("role:"), view)
+        role = key.removeprefix("role:")
+        pinned = config.role_defaults.get(role)
+        if pinned is not None:
+            return _via(f"role:{role}", _resolve(pinned, view, config, depth + 1))
+        return _role(name, role, view)
     if key == "auto":
         return _auto(view, config, depth)
     return Unresolved(name, f"no model named '{name}'", close_names(name, view, config))
