@@ -12,3 +12,8 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[dev]"
 bash scripts/install-llama-server.sh
+# The dashboard's browser tests drive Debian's Chromium (Playwright never downloads its own).
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
