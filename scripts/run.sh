@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+export MODELYARD_PROFILE=${MODELYARD_PROFILE:-development}
 exec .venv/bin/modelyard serve "$@"

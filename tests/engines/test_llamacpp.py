@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from modelyard.catalog.model import Model
+from modelyard.engines import llamacpp as llamacpp_module
 from modelyard.engines.base import EngineArgs, LaunchSpec
 from modelyard.engines.llamacpp import (
     LlamaCppEngine,
@@ -25,6 +26,8 @@ from modelyard.engines.llamacpp import (
 )
 from modelyard.errors import BinaryNotFound, DuplicateFlag, EngineError
 from modelyard.settings import LlamaCppSettings
+
+TEMPLATES = Path(llamacpp_module.__file__).with_name("templates")
 
 MIB = 1024 * 1024
 
@@ -108,7 +111,7 @@ def test_plain_command(engine: LlamaCppEngine, binary: Path, model_file: Path) -
         "--parallel", "1",
         "--alias", "gemma-01",
         "--log-verbosity", "4",
-        "--chat-template", "gemma",
+        "--chat-template-file", str(TEMPLATES / "gemma.jinja"),
     )  # fmt: skip
     assert plan.base_url == "http://127.0.0.1:8211"
     assert plan.health_path == "/health"
@@ -120,12 +123,13 @@ def test_builtin_template_only_when_the_gguf_and_the_user_give_none(
     """Gemma GGUFs without a template made llama-server fall back to ChatML: the answers then
     carried raw "<|im_end|>" tokens."""
     with_own = engine.plan(spec(gemma(model_file, chat_template="{{ messages }}")))
-    assert "--chat-template" not in with_own.argv
+    assert "--chat-template-file" not in with_own.argv
     user_set = engine.plan(spec(gemma(model_file), extra_args=("--chat-template=chatml",)))
-    assert user_set.argv.count("--chat-template") == 0
+    assert "--chat-template-file" not in user_set.argv
     assert "--chat-template=chatml" in user_set.argv
     other = engine.plan(spec(gemma(model_file, architecture="llama")))
-    assert "--chat-template" not in other.argv
+    assert "--chat-template-file" not in other.argv
+    assert (TEMPLATES / "gemma.jinja").read_text().startswith("{{ bos_token }}")
 
 
 def test_instance_arguments_and_cache_type(engine: LlamaCppEngine, model_file: Path) -> None:
@@ -446,3 +450,26 @@ def test_real_server_accepts_the_flags_and_reports_buffers(
     with httpx.Client(timeout=10) as client:
         models = client.get(f"http://127.0.0.1:{launch.port}/v1/models").json()
     assert "gemma-01" in str(models)
+
+
+@pytest.mark.llama
+def test_real_server_templates_the_conversation(started: tuple[LaunchSpec, Path]) -> None:
+    """The Gemma GGUF carries no template: llama-server must get ours, not fall back to ChatML
+    (raw "<|im_end|>" in answers) nor take a template name as the template text (the whole
+    conversation was dropped and the model saw a 3-token prompt)."""
+    launch, _ = started
+    messages = [
+        {"role": "system", "content": "You answer in French."},
+        {"role": "user", "content": "Name a colour."},
+    ]
+    with httpx.Client(timeout=30) as client:
+        url = f"http://127.0.0.1:{launch.port}"
+        prompt = client.post(f"{url}/apply-template", json={"messages": messages}).json()
+        answer = client.post(
+            f"{url}/v1/chat/completions", json={"messages": messages, "max_tokens": 2}
+        ).json()
+    assert prompt["prompt"] == (
+        "<start_of_turn>user\nYou answer in French.\n\nName a colour.<end_of_turn>\n"
+        "<start_of_turn>model\n"
+    )
+    assert answer["usage"]["prompt_tokens"] >= 15

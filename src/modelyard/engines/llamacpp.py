@@ -271,21 +271,25 @@ def buffer_device(buffer: str) -> int | None:
 
 
 # Architectures whose GGUFs are often published without tokenizer.chat_template, and the
-# llama-server built-in template that fits them. Without one llama-server falls back to ChatML,
-# and a Gemma model then answers with raw "<|im_end|>" tokens.
-_BUILTIN_TEMPLATES = {"gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma", "gemma3n": "gemma"}
+# template file (shipped with modelyard) that fits them. Without one llama-server falls back to
+# ChatML, and a Gemma model then answers with raw "<|im_end|>" tokens. A file, not a built-in
+# name: with Jinja on (llama-server's default) `--chat-template gemma` is taken as the literal
+# template text "gemma" and the prompt is lost.
+_TEMPLATES = Path(__file__).with_name("templates")
+_TEMPLATE_FILES = {"gemma": "gemma.jinja", "gemma2": "gemma.jinja", "gemma3": "gemma.jinja"}
 _TEMPLATE_FLAGS = frozenset({"--chat-template", "--chat-template-file"})
 
 
 def builtin_template(model: Model, extra_args: tuple[str, ...]) -> str | None:
-    """The built-in chat template to pass when the GGUF carries none and the user set none."""
+    """The template file to pass when the GGUF carries no template and the user set none."""
     if (
         model.chat_template
         or model.embedding
         or any(arg.split("=", 1)[0] in _TEMPLATE_FLAGS for arg in extra_args)
     ):
         return None
-    return _BUILTIN_TEMPLATES.get(model.architecture or "")
+    name = _TEMPLATE_FILES.get(model.architecture or "")
+    return str(_TEMPLATES / name) if name else None
 
 
 class LlamaCppEngine:
@@ -372,7 +376,7 @@ class LlamaCppEngine:
             own += ["--log-verbosity", str(self.settings.log_verbosity)]
         template = builtin_template(spec.model, resolved.extra_args)
         if template is not None:
-            own += ["--chat-template", template]
+            own += ["--chat-template-file", template]
         check_duplicates(own, resolved.extra_args)
         return LaunchPlan(
             argv=(self.binary(), *own, *resolved.extra_args),
