@@ -28,6 +28,14 @@ async def test_statistics_follow_gateway_requests(api: Api) -> None:
     stats = expect(await api.client.get("/api/models/statistics"), 200)
     assert stats["total"]["requests"] == 1
     assert stats["models"]["beta"]["instances"]["beta:01"]["successes"] == 1
+    await api.services.figures.flush()
+    history = expect(
+        await api.client.get("/api/models/statistics/history?model_id=beta&bucket_s=60"), 200
+    )
+    assert [(b["requests"], b["successes"]) for b in history["buckets"]] == [(1, 1)]
+    other = await api.client.get("/api/models/statistics/history?model_id=nobody")
+    assert expect(other, 200)["buckets"] == []
+    assert (await api.client.get("/api/models/statistics/history?bucket_s=0")).status_code == 422
 
 
 async def test_export_import_round_trip_and_a_bad_file_changes_nothing(api: Api) -> None:

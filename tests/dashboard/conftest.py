@@ -11,7 +11,10 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from tests.dashboard.harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: the sync API keeps an event loop running in this thread while it
+# is open, and every asyncio test collected after the dashboard's then failed with "Cannot run
+# the event loop while another loop is running".
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/setup.sh (it installs Debian's chromium)")
@@ -19,9 +22,9 @@ def playwright_driver() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
-    """One Chromium for the session; Playwright gives it a fresh user-data-dir."""
+    """One Chromium per test module; Playwright gives it a fresh user-data-dir."""
     launched = playwright_driver.chromium.launch(
         executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
     )

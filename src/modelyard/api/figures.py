@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from modelyard.api.state import AdminCaller, FiguresDep, FleetDep, ServicesDep
@@ -159,6 +159,36 @@ async def servers(fleet: FleetDep, services: ServicesDep, _: AdminCaller) -> Ser
 async def statistics(figures: FiguresDep, _: AdminCaller) -> StatisticsOut:
     """The gateway's in-memory figures since start (totals loaded from the store)."""
     return StatisticsOut.model_validate(figures.snapshot())
+
+
+class Bucket(BaseModel):
+    start: float
+    requests: int
+    successes: int
+    success_rate: float | None
+    ttft_p50_s: float | None
+    tokens_per_s: float | None
+
+
+class HistoryOut(BaseModel):
+    model_id: str | None
+    bucket_s: float
+    buckets: list[Bucket]
+
+
+@router.get("/statistics/history", response_model=HistoryOut)
+async def statistics_history(
+    figures: FiguresDep,
+    _: AdminCaller,
+    model_id: str | None = None,
+    since: float | None = Query(None, ge=0, description="unix time; default 24 hours ago"),
+    bucket_s: float = Query(60.0, gt=0, le=86400),
+) -> HistoryOut:
+    """Stored requests in time buckets, oldest first, for one model or all (the usage charts)."""
+    buckets = await asyncio.to_thread(figures.history, model_id, since, bucket_s)
+    return HistoryOut(
+        model_id=model_id, bucket_s=bucket_s, buckets=[Bucket.model_validate(b) for b in buckets]
+    )
 
 
 class DeploymentOut(BaseModel):
