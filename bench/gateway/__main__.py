@@ -11,17 +11,20 @@ with its baseline, the difference and the ratio. ``--peer`` also runs the LiteLL
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.gateway.measure import measure
+from bench.gateway.measure import added_delays, latency, percentile, stream_figures, throughput
 from bench.gateway.peer import (
     BACKEND_SCRIPT,
     PeerError,
@@ -79,40 +82,120 @@ def _serve(workdir: Path) -> tuple[Any, str, str, float]:
     return process, url, f"http://127.0.0.1:{instances[0]['port']}", elapsed
 
 
-def _row(name: str, base: float, via: float, unit: str, scale: float = 1.0) -> str:
-    ratio = via / base if base else float("nan")
-    return (
-        f"{name:<34} {base * scale:>11.3f} {via * scale:>11.3f} "
-        f"{(via - base) * scale:>+11.3f} {unit:<5} x{ratio:.2f}"
+@dataclass(frozen=True)
+class Row:
+    """One printed figure: the direct baseline, through the gateway, and the goal."""
+
+    name: str
+    direct: float
+    gateway: float
+    unit: str
+    goal: str
+    scale: float = 1.0
+    added: float | None = None  # when not simply gateway - direct
+
+    def line(self) -> str:
+        added = self.gateway - self.direct if self.added is None else self.added
+        ratio = self.gateway / self.direct if self.direct else float("nan")
+        s = self.scale
+        return (
+            f"{self.name:<40} {self.direct * s:>10.3f} {self.gateway * s:>10.3f} "
+            f"{added * s:>+10.3f} {self.unit:<6} x{ratio:<7.2f} {self.goal}"
+        )
+
+
+def _median_runs(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def collect(direct: Target, gateway: Target, args: argparse.Namespace) -> dict[str, Any]:
+    """Every figure, direct and through the gateway, in one event loop; latency and
+    throughput alternate between the two ``args.repeats`` times (medians are kept)."""
+
+    async def run() -> dict[str, Any]:
+        out: dict[str, Any] = {"repeats": args.repeats}
+        lat: dict[str, list[float]] = {k: [] for k in ("d50", "g50", "d99", "g99", "a50", "a99")}
+        rps: dict[str, list[float]] = {"direct": [], "gateway": []}
+        for _ in range(args.repeats):
+            d = await latency(direct, args.requests, 200)
+            g = await latency(gateway, args.requests, 200)
+            lat["d50"].append(d["p50_s"])
+            lat["g50"].append(g["p50_s"])
+            lat["d99"].append(d["p99_s"])
+            lat["g99"].append(g["p99_s"])
+            lat["a50"].append(g["p50_s"] - d["p50_s"])
+            lat["a99"].append(g["p99_s"] - d["p99_s"])
+            rps["direct"].append(await throughput(direct, 10, args.seconds))
+            rps["gateway"].append(await throughput(gateway, 10, args.seconds))
+        out["latency"] = {k: _median_runs(v) for k, v in lat.items()}
+        out["latency_runs"] = lat
+        out["rps"] = {k: _median_runs(v) for k, v in rps.items()}
+        out["rps_runs"] = rps
+        for label, count, rounds in (("streams", 20, 3), ("big", args.big_streams, 1)):
+            if not count:
+                continue
+            d_st = await stream_figures(direct, count, rounds, INTERVAL_MS / 1000, CHUNKS)
+            g_st = await stream_figures(gateway, count, rounds, INTERVAL_MS / 1000, CHUNKS)
+            d_delays, g_delays = d_st.pop("chunk_delays"), g_st.pop("chunk_delays")
+            d_st["added_delay_p99_s"] = percentile(added_delays(d_delays, d_delays), 0.99)
+            g_st["added_delay_p99_s"] = percentile(added_delays(d_delays, g_delays), 0.99)
+            d_st["delay_max_s"] = max(max(x) for x in d_delays)
+            g_st["delay_max_s"] = max(max(x) for x in g_delays)
+            out[label] = {"direct": d_st, "gateway": g_st, "concurrency": count}
+        return out
+
+    return asyncio.run(run())
+
+
+def rows(figures: dict[str, Any]) -> list[Row]:
+    lat, rps = figures["latency"], figures["rps"]
+    out = [
+        Row("added latency p50, c=1", lat["d50"], lat["g50"], "ms", "<= +0.300 ms", 1000,
+            lat["a50"]),
+        Row("added latency p99, c=1", lat["d99"], lat["g99"], "ms", "<= +1.000 ms", 1000,
+            lat["a99"]),
+        Row("throughput, c=10", rps["direct"], rps["gateway"], "req/s",
+            ">= 10x LiteLLM (--peer)"),
+    ]  # fmt: skip
+    for label in ("streams", "big"):
+        if label not in figures:
+            continue
+        d, g = figures[label]["direct"], figures[label]["gateway"]
+        name = f"{figures[label]['concurrency']} streams"
+        out += [
+            Row(f"time to first token p50, {name}", d["first_chunk_p50_s"],
+                g["first_chunk_p50_s"], "ms", "added: as low as it goes", 1000),
+            Row(f"time to first token max, {name}", d["first_chunk_max_s"],
+                g["first_chunk_max_s"], "ms", "no stall", 1000),
+            Row(f"added per-chunk delay p99, {name}", d["added_delay_p99_s"],
+                g["added_delay_p99_s"], "ms", "<= +0.050 ms", 1000, g["added_delay_p99_s"]),
+            Row(f"latest chunk vs schedule, {name}", d["delay_max_s"], g["delay_max_s"], "ms",
+                "no stall", 1000),
+            Row(f"events per stream (min), {name}", d["events_min"], g["events_min"], "",
+                f"== direct ({CHUNKS} + usage + [DONE])"),
+            Row(f"streams with coalesced chunks, {name}", d["coalesced_streams"],
+                g["coalesced_streams"], "", "0"),
+        ]  # fmt: skip
+    return out
+
+
+def report(figures: dict[str, Any], idle_rss: int, first_s: float) -> None:
+    print(
+        f"{'figure':<40} {'direct':>10} {'gateway':>10} {'added':>10} {'unit':<6} {'ratio':<8} goal"
     )
-
-
-def report(direct: dict[str, Any], gateway: dict[str, Any], extra: dict[str, Any]) -> None:
-    print(f"{'figure':<34} {'direct':>11} {'gateway':>11} {'added':>11} {'unit':<5} ratio")
-    for key in ("p50_s", "p95_s", "p99_s"):
-        print(_row(f"latency c=1 {key[:-2]}", direct[key], gateway[key], "ms", 1000))
-    print(_row("throughput c=10", direct["rps"], gateway["rps"], "req/s"))
-    print(_row("first chunk p50, 20 streams", direct["first_chunk_p50_s"],
-               gateway["first_chunk_p50_s"], "ms", 1000))  # fmt: skip
-    print(_row("first chunk max, 20 streams", direct["first_chunk_max_s"],
-               gateway["first_chunk_max_s"], "ms", 1000))  # fmt: skip
-    print(_row("chunk lateness p99", direct["lateness_p99_s"], gateway["lateness_p99_s"],
-               "ms", 1000))  # fmt: skip
-    for key in ("events_min", "coalesced_streams", "streams"):
-        print(_row(key, direct[key], gateway[key], ""))
-    if "big_first_chunk_max_s" in gateway:
-        for key in ("big_first_chunk_p50_s", "big_first_chunk_max_s", "big_lateness_p99_s"):
-            print(_row(key, direct[key], gateway[key], "ms", 1000))
-        for key in ("big_events_min", "big_coalesced_streams", "big_streams"):
-            print(_row(key, direct[key], gateway[key], ""))
-    for key, value in extra.items():
-        print(f"{key:<34} {value}")
+    for row in rows(figures):
+        print(row.line())
+    print(f"{'modelyard serve idle RSS':<40} {idle_rss / 2**20:>21.1f} {'':>10} MB     "
+          f"{'':<8} <= 60 MB")  # fmt: skip
+    print(f"{'start to first answer':<40} {first_s:>21.3f} {'':>10} s")
+    print(f"(latency and throughput: median of {figures['repeats']} alternating runs)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="gateway vs direct, one run")
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--big-streams", type=int, default=0, help="e.g. 512")
     parser.add_argument("--peer", action="store_true", help="also run the LiteLLM comparison")
     args = parser.parse_args(argv)
@@ -124,22 +207,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         try:
             idle_rss = tree_rss(process.pid, exclude=str(BACKEND_SCRIPT))
-            options = {
-                "requests": args.requests,
-                "seconds": args.seconds,
-                "big_streams": args.big_streams,
-                "interval_s": INTERVAL_MS / 1000,
-                "chunks": CHUNKS,
-            }
-            direct = measure(backend_url, **options)
-            gateway = measure(url, **options)
+            figures = collect(Target(backend_url), Target(url), args)
         finally:
             stop_group(process)
-    extra = {"modelyard idle RSS (MB)": round(idle_rss / 2**20, 1),
-             "start to first answer (s)": round(first_s, 3)}  # fmt: skip
-    report(direct, gateway, extra)
+    report(figures, idle_rss, first_s)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"direct": direct, "gateway": gateway, **extra}, indent=2))
+    extra = {"idle_rss_mb": round(idle_rss / 2**20, 1), "start_to_first_answer_s": first_s}
+    RESULTS.write_text(json.dumps({**figures, **extra}, indent=2))
     if args.peer:
         from bench.gateway.peer import run_peer_comparison
 

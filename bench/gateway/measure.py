@@ -7,8 +7,9 @@ a backend, the gateway in front of it and a peer proxy compare directly:
 - ``rps``: requests per second over ``concurrency`` connections;
 - ``first_chunk_p50_s``/``first_chunk_max_s``: time to the first SSE event with
   ``streams`` concurrent streams; ``events_min``, ``coalesced_streams`` (an HTTP chunk held
-  more than one event); ``lateness_p99_s``: how late chunks arrive against the backend's
-  schedule (chunk n due at n x ``interval_s`` after the first), the 99th percentile.
+  more than one event); ``chunk_delays``: per stream, how late each token event arrived
+  against the backend's schedule (event n due n x ``interval_s`` after the request was sent),
+  compared across targets with ``added_delays``.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ async def throughput(target: Target, concurrency: int, seconds: float) -> float:
 
 
 async def _timed_stream(conn: Connection, request: bytes) -> tuple[float, list[float], int, bool]:
-    """First-event delay, arrival times of event chunks after the first, events, coalesced."""
+    """First-event delay, arrival times of event chunks after the request was sent, events,
+    coalesced."""
     start = time.perf_counter()
     status, headers = await conn._head(request)
     if status != 200:
@@ -84,18 +86,21 @@ async def _timed_stream(conn: Connection, request: bytes) -> tuple[float, list[f
     async for chunk in conn._chunks(headers):
         n = chunk.count(b"data:")
         if n:
-            arrivals.append(time.perf_counter())
+            arrivals.append(time.perf_counter() - start)
         events += n
         coalesced = coalesced or n > 1
-    return arrivals[0] - start, [t - arrivals[0] for t in arrivals], events, coalesced
+    return arrivals[0], arrivals, events, coalesced
 
 
 async def stream_figures(
     target: Target, concurrency: int, rounds: int, interval_s: float, chunks: int
-) -> Figures:
+) -> dict[str, Any]:
+    """Figures of ``rounds`` x ``concurrency`` streams, and ``chunk_delays``: per stream, how
+    late each token event came against the backend's schedule (event n due n x ``interval_s``
+    after the request was sent), for ``added_delays``."""
     request = target.request(stream=True)
     firsts: list[float] = []
-    lateness: list[float] = []
+    delays: list[list[float]] = []
     events: list[int] = []
     coalesced = 0
     for _ in range(rounds):
@@ -105,20 +110,28 @@ async def stream_figures(
         finally:
             for conn in conns:
                 conn.close()
-        for first, offsets, count, merged in results:
+        for first, arrivals, count, merged in results:
             firsts.append(first)
             events.append(count)
             coalesced += merged
             # The token events (not the usage event and [DONE] sent right after the last).
-            lateness += [off - n * interval_s for n, off in enumerate(offsets[:chunks])]
+            delays.append([t - n * interval_s for n, t in enumerate(arrivals[:chunks])])
     return {
         "first_chunk_p50_s": statistics.median(firsts),
         "first_chunk_max_s": max(firsts),
-        "lateness_p99_s": percentile(lateness, 0.99),
         "events_min": float(min(events)),
         "coalesced_streams": float(coalesced),
         "streams": float(len(firsts)),
+        "chunk_delays": delays,
     }
+
+
+def added_delays(direct: list[list[float]], via: list[list[float]]) -> list[float]:
+    """Per event: its delay through ``via`` less the direct median delay of the same event
+    (the n-th of its stream), so a late first event counts in every later one."""
+    width = max(len(d) for d in direct)
+    baseline = [statistics.median(d[n] for d in direct if len(d) > n) for n in range(width)]
+    return [t - baseline[min(n, width - 1)] for stream in via for n, t in enumerate(stream)]
 
 
 def measure(

@@ -37,6 +37,7 @@ def create_app(services: Services) -> FastAPI:
     from modelyard.api.instances import router as instances_router
     from modelyard.dashboard import router as dashboard_router
     from modelyard.gateway import errors as gateway_errors
+    from modelyard.gateway.asgi import FastPathApp
     from modelyard.gateway.metrics_router import metrics_router
     from modelyard.gateway.router import gateway_router
 
@@ -59,7 +60,10 @@ def create_app(services: Services) -> FastAPI:
         finally:
             await services.figures.aclose()  # after the fleet: its last requests are recorded
 
-    app = FastAPI(title="modelyard", version=__version__, lifespan=lifespan)
+    # The /v1 POSTs skip FastAPI's layers and route matching: the hot path (gateway.asgi).
+    app = FastPathApp(
+        gateway=services.gateway, title="modelyard", version=__version__, lifespan=lifespan
+    )
     app.state.services = services
     app.add_exception_handler(ModelyardError, _modelyard_error)
     include_management(app)  # first: its literal paths go before parameterised ones

@@ -7,6 +7,7 @@ standalone script in ``tests/fakes``, started by the fleet as a ``command`` engi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 from pathlib import Path
@@ -264,6 +265,30 @@ async def test_client_going_away_cancels_the_upstream_request(tmp_path: Path) ->
                 await anext(chunks)
                 assert gateway.health()["instances"]["fake:01"]["in_flight"] == 1
         # The client is gone: the gateway lets go of the backend long before its 200 s answer.
+        await wait_for(
+            lambda: gateway.health()["instances"]["fake:01"]["in_flight"] == 0, 10, "release"
+        )
+        assert gw.services.fleet.get("fake:01").in_flight == 0
+
+
+async def test_client_going_away_cancels_a_non_streamed_request(tmp_path: Path) -> None:
+    """Regression: a non-streamed request held its backend, slot and lease until the backend
+    answered, however long after its client had gone."""
+    slow = fake_model("fake", "--delay 200")
+    settings = gateway_settings(tmp_path, curated=[slow])
+    async with running(settings) as gw:
+        gateway = gw.services.gateway
+        async with httpx.AsyncClient(base_url=gw.url, timeout=10) as client:
+            request = asyncio.ensure_future(client.post("/v1/chat/completions", json=CHAT))
+
+            def sent() -> bool:
+                instance = gateway.health()["instances"].get("fake:01")
+                return instance is not None and instance["in_flight"] == 1
+
+            await wait_for(sent, 20, "the request to reach the backend")
+            request.cancel()  # closes the client's connection
+            with contextlib.suppress(asyncio.CancelledError):
+                await request
         await wait_for(
             lambda: gateway.health()["instances"]["fake:01"]["in_flight"] == 0, 10, "release"
         )

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import pytest
 
 from modelyard.errors import RateLimited, UpstreamError
 from modelyard.gateway.admission import Admission
 from modelyard.gateway.relay import open_upstream
+from modelyard.gateway.upstream import UpstreamPool
 from tests.gateway.harness import free_port, wait_for
 
 
 async def test_refused_connection_is_a_retryable_upstream_error() -> None:
     url = f"http://127.0.0.1:{free_port()}/v1/chat/completions"
-    async with httpx.AsyncClient() as client:
-        with pytest.raises(UpstreamError) as caught:
-            await open_upstream(client, url, b"{}", first_byte_s=5.0)
+    pool = UpstreamPool(connect_s=5.0)
+    with pytest.raises(UpstreamError) as caught:
+        await open_upstream(pool, url, b"{}", first_byte_s=5.0)
+    await pool.aclose()
     assert caught.value.message == "connect refused"
 
 

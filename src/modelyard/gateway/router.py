@@ -1,7 +1,7 @@
 """The ``/v1`` routes and ``GET /health``: thin, each hands the request to the Gateway.
 
-The POST routes are plain Starlette routes (no FastAPI body model or dependency
-resolution): the gateway parses the body once itself, on the hot path.
+The POSTs are normally served by ``asgi.FastPath`` before the router is reached; their routes
+here are the same ASGI endpoints, so a wrong method still gets the router's 405.
 """
 
 from __future__ import annotations
@@ -11,22 +11,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from modelyard.errors import ModelyardError
+from modelyard.gateway.asgi import GatewayEndpoint
 from modelyard.gateway.errors import error_response
+from modelyard.gateway.protocol import PATHS
 from modelyard.gateway.serving import Gateway
 
 
 def gateway_router(gateway: Gateway) -> APIRouter:
     """The routes over ``gateway``."""
     router = APIRouter()
-
-    async def chat(request: Request) -> Response:
-        return await gateway.handle(request, "chat")
-
-    async def completions(request: Request) -> Response:
-        return await gateway.handle(request, "completions")
-
-    async def embeddings(request: Request) -> Response:
-        return await gateway.handle(request, "embeddings")
 
     async def models(request: Request) -> Response:
         try:
@@ -38,9 +31,9 @@ def gateway_router(gateway: Gateway) -> APIRouter:
     async def health(request: Request) -> Response:
         return JSONResponse(gateway.health())
 
-    router.add_route("/v1/chat/completions", chat, methods=["POST"], include_in_schema=False)
-    router.add_route("/v1/completions", completions, methods=["POST"], include_in_schema=False)
-    router.add_route("/v1/embeddings", embeddings, methods=["POST"], include_in_schema=False)
+    for endpoint, path in PATHS.items():
+        app = GatewayEndpoint(gateway, endpoint)
+        router.add_route(path, app, methods=["POST"], include_in_schema=False)  # type: ignore[arg-type]
     router.add_route("/v1/models", models, methods=["GET"], include_in_schema=False)
     router.add_route("/health", health, methods=["GET"], include_in_schema=False)
     return router

@@ -2,10 +2,10 @@
 
 One ``Gateway`` is built by the composition root and started in the app's lifespan
 (``await gateway.start()`` after the fleet, ``await gateway.aclose()`` before it). It owns
-the pooled backend client, the per-instance health records, the admission gates and a routing
-snapshot. The snapshot (catalog models, instances, the name index) is rebuilt only when the
-fleet reports a change or the catalog refresh finds one, so the hot path reads no store, no
-process table and parses the body once.
+the backend connection pool (``upstream.UpstreamPool``), the per-instance health records, the
+admission gates and a routing snapshot. The snapshot (catalog models, instances, the name
+index) is rebuilt only when the fleet reports a change or the catalog refresh finds one, so the
+hot path reads no store, no process table and parses the body once.
 
 A request goes through: the API key; the body (size-limited, parsed once); resolution
 (``routing.resolve``); the candidates (``routing.fallback``); then for each candidate in turn
@@ -32,16 +32,12 @@ import json
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import httpx
-from starlette.background import BackgroundTask
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
 
 from modelyard.catalog.catalog import Catalog
 from modelyard.catalog.model import Model
@@ -57,11 +53,13 @@ from modelyard.fleet.fleet import Fleet, FleetEvent
 from modelyard.fleet.instance import InstanceConfig, InstanceView
 from modelyard.fleet.memory import read_inventory
 from modelyard.gateway.admission import Admission
+from modelyard.gateway.answer import Answer, Headers, error_answer
 from modelyard.gateway.auth import Keys
-from modelyard.gateway.errors import error_event, error_response
+from modelyard.gateway.errors import error_event
 from modelyard.gateway.figures import Figures, RequestRecord, usage_from_sse_event
-from modelyard.gateway.protocol import PATHS, BodyTooLarge, Endpoint, Parsed, parse, with_persona
+from modelyard.gateway.protocol import PATHS, Endpoint, Parsed, parse, with_persona
 from modelyard.gateway.relay import Upstream, open_upstream, relay
+from modelyard.gateway.upstream import UpstreamPool
 from modelyard.routing import health as health_rules
 from modelyard.routing.fallback import (
     Candidate,
@@ -76,7 +74,13 @@ from modelyard.routing.resolve import ResolveConfig, Resolved, resolve
 from modelyard.routing.view import InstanceInfo, RoutingView, build, build_index
 from modelyard.settings import Settings
 
-SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+BodyReader = Callable[[int], Awaitable[bytes]]
+"""Reads the request body given the size limit; raises BodyTooLarge past it."""
 _MODEL_FIELD = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
 _RETRYABLE = (UpstreamError, FleetError, RateLimited, InstanceNotFound)
 _MAX_ERROR_BODY = 4096
@@ -106,14 +110,14 @@ class _Call:
     usage: tuple[int | None, int | None] = (None, None)
     loading: bool = False
 
-    def headers(self) -> dict[str, str]:
-        out = {}
+    def headers(self) -> Headers:
+        out = []
         if self.model_id:
-            out["x-modelyard-model"] = self.model_id
+            out.append((b"x-modelyard-model", _header_safe(self.model_id).encode()))
         if self.instance_id:
-            out["x-modelyard-instance"] = self.instance_id
+            out.append((b"x-modelyard-instance", _header_safe(self.instance_id).encode()))
         if self.route:
-            out["x-modelyard-route"] = _header_safe(self.route)
+            out.append((b"x-modelyard-route", _header_safe(self.route).encode()))
         return out
 
     def on_chunk(self, chunk: bytes) -> None:
@@ -132,8 +136,10 @@ class _Opened:
     probe: bool = False
 
     async def close(self) -> None:
-        with anyio.CancelScope(shield=True):
-            await self.stack.aclose()
+        # No cancel shield: every exit on the stack is synchronous underneath (lease, slot,
+        # in-flight count, the connection's release), so a cancellation cannot land half-way;
+        # an anyio shield here cost about a tenth of a relayed request's CPU.
+        await self.stack.aclose()
 
 
 @dataclass
@@ -182,7 +188,7 @@ class Gateway:
         self._models: dict[str, Model] = {}
         self._budget: int | None = None
         self._snapshot: _Snapshot | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._pool: UpstreamPool | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unlisten: Any = None
         self._last_refresh = 0.0
@@ -195,32 +201,25 @@ class Gateway:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the backend client, read the catalog, follow the fleet's changes."""
-        if self._client is not None:
+        """Open the backend pool, read the catalog, follow the fleet's changes."""
+        if self._pool is not None:
             return
-        timeouts = self._conf.timeouts
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(None, connect=timeouts.connect_s),
-            limits=httpx.Limits(
-                max_connections=4096, max_keepalive_connections=512, keepalive_expiry=60.0
-            ),
-            trust_env=False,
-        )
+        self._pool = UpstreamPool(self._conf.timeouts.connect_s)
         await self.refresh_catalog()
         self._unlisten = self._fleet.add_listener(self._on_fleet_event)
         self._spawn(self._refresh_loop())
 
     async def aclose(self) -> None:
-        """Stop following the fleet and the catalog; close the backend client."""
+        """Stop following the fleet and the catalog; close the backend pool."""
         if self._unlisten is not None:
             self._unlisten()
             self._unlisten = None
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._pool is not None:
+            await self._pool.aclose()
+            self._pool = None
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -303,21 +302,25 @@ class Gateway:
                 "last_error": record.last_error,
             }
         return {
-            "status": "ok" if self._client is not None else "starting",
+            "status": "ok" if self._pool is not None else "starting",
             "models": sum(1 for m in snap.view.models.values() if m.enabled and not m.error),
             "instances": instances,
         }
 
     # -- the hot path -----------------------------------------------------------------------
 
-    async def handle(self, request: Request, endpoint: Endpoint) -> Response:
-        """Serve one ``/v1`` POST. Never raises: every failure is an OpenAI-shaped error."""
+    async def handle(
+        self, endpoint: Endpoint, authorization: str | None, read_body: BodyReader
+    ) -> Answer:
+        """Serve one ``/v1`` POST; ``read_body(limit)`` gives its body. Never raises for a
+        failure: each one is an OpenAI-shaped error answer. Cancelled (the client went away):
+        the backend request is closed and the call recorded as cancelled."""
         call = _Call(
             f"{self._id_prefix}-{next(self._ids)}", endpoint, time.perf_counter(), time.time()
         )
         try:
-            self._keys.check(request.headers.get("authorization"))
-            parsed = parse(await self._read_body(request), endpoint)
+            self._keys.check(authorization)
+            parsed = parse(await read_body(self._conf.max_body_bytes), endpoint)
             call.stream = parsed.stream
             cands = await self._plan(parsed.model, call)
             if parsed.stream:
@@ -325,23 +328,10 @@ class Gateway:
             return await self._complete(call, parsed, cands)
         except ModelyardError as exc:
             self._record(call, "error", exc.status, exc.message)
-            return error_response(exc, call.headers())
-
-    async def _read_body(self, request: Request) -> bytes:
-        limit = self._conf.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit():
-            if int(declared) > limit:
-                raise BodyTooLarge(f"the body is over the {limit}-byte limit", param="body")
-            return await request.body()
-        parts: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(f"the body is over the {limit}-byte limit", param="body")
-            parts.append(chunk)
-        return b"".join(parts)
+            return error_answer(exc, call.headers())
+        except asyncio.CancelledError:
+            self._record(call, "cancelled", 499, None)
+            raise
 
     async def _plan(self, name: str, call: _Call) -> tuple[Candidate, ...]:
         snap = self._current()
@@ -365,23 +355,19 @@ class Gateway:
             load=self._state.in_flight,
         )
 
-    async def _complete(
-        self, call: _Call, parsed: Parsed, cands: tuple[Candidate, ...]
-    ) -> Response:
+    async def _complete(self, call: _Call, parsed: Parsed, cands: tuple[Candidate, ...]) -> Answer:
         opened, body = await self._attempts(call, parsed, cands, read_all=True)
         up = opened.upstream
-        headers = up.headers()
-        headers.update(call.headers())
-        if up.status == 200 and headers.get("content-type", "").startswith("application/json"):
+        status = up.status
+        if status == 200 and up.content_type().startswith(b"application/json"):
             model = json.dumps(opened.view.id).encode()
             body = _MODEL_FIELD.sub(lambda _: b'"model":' + model, body, count=1)
-        finish = BackgroundTask(self._finish, call, up.status, body)
-        return Response(body, up.status, headers, background=finish)
+        headers = up.headers
+        headers.extend(call.headers())
+        return Answer(status, headers, body, after=lambda: self._finish(call, status, body))
 
-    async def _finish(self, call: _Call, status: int, body: bytes) -> None:
-        """After the answer has gone: its token counts and its record, off the hot path.
-        A coroutine on purpose: Starlette runs a plain function in a worker thread, and that
-        hand-off cost more than the whole relay."""
+    def _finish(self, call: _Call, status: int, body: bytes) -> None:
+        """After the answer has gone: its token counts and its record, off the client's path."""
         if status < 400:
             found = usage_from_sse_event(body)
             if found is not None:
@@ -390,7 +376,7 @@ class Gateway:
         else:
             self._record(call, "error", status, _error_message(body[:_MAX_ERROR_BODY]))
 
-    async def _stream(self, call: _Call, parsed: Parsed, cands: tuple[Candidate, ...]) -> Response:
+    async def _stream(self, call: _Call, parsed: Parsed, cands: tuple[Candidate, ...]) -> Answer:
         task = asyncio.ensure_future(self._attempts(call, parsed, cands, read_all=False))
         try:
             done, _ = await asyncio.wait({task}, timeout=self._conf.keepalive_s)
@@ -398,59 +384,32 @@ class Gateway:
             task.cancel()
             raise
         if not done:  # loading, or a long prompt: commit now and keep the client waiting
-            headers = {"content-type": "text/event-stream", **SSE_HEADERS, **call.headers()}
-            return StreamingResponse(self._waiting(call, task), 200, headers)
+            return Answer(200, [*SSE_HEADERS, *call.headers()], stream=_Waiting(self, call, task))
         opened, _ = task.result()
         return await self._start_relay(call, opened)
 
-    async def _start_relay(self, call: _Call, opened: _Opened) -> Response:
+    async def _start_relay(self, call: _Call, opened: _Opened) -> Answer:
         up = opened.upstream
-        headers = up.headers()
-        headers.update(call.headers())
+        headers = up.headers
+        headers.extend(call.headers())
         if up.status >= 400:  # the backend refused the request: its answer, not a stream
             try:
                 body = await up.read_rest(self._conf.timeouts.idle_s)
             finally:
                 await opened.close()
             self._record(call, "error", up.status, body[:200].decode("utf-8", "replace"))
-            return Response(body, up.status, headers)
-        return StreamingResponse(self._relay(call, opened), up.status, headers)
+            return Answer(up.status, headers, body)
+        return Answer(up.status, headers, stream=_Relayed(self, call, opened))
 
-    async def _waiting(
-        self, call: _Call, task: asyncio.Future[tuple[_Opened, bytes]]
-    ) -> AsyncIterator[bytes]:
-        """A committed stream whose backend is not answering yet: SSE comments until it does."""
-        try:
-            while not task.done():
-                done, _ = await asyncio.wait({task}, timeout=self._conf.keepalive_s)
-                if not done:
-                    yield b": loading model...\n\n" if call.loading else b": waiting...\n\n"
-            try:
-                opened, _ = task.result()
-            except ModelyardError as exc:
-                self._record(call, "error", exc.status, exc.message)
-                yield error_event(exc)
-                return
-            async for chunk in self._relay(call, opened):
-                yield chunk
-        finally:
-            if not task.done():
-                task.cancel()
-
-    async def _relay(self, call: _Call, opened: _Opened) -> AsyncIterator[bytes]:
+    async def _end_relay(self, call: _Call, opened: _Opened, outcome: str) -> None:
+        """A stream's end (whole, broken, or its client gone): release and record."""
         up = opened.upstream
-        outcome = "cancelled"
-        try:
-            async for chunk in relay(up, self._conf.timeouts.idle_s, call.on_chunk):
-                yield chunk
-            outcome = "ok" if up.failure is None else "error"
-        finally:
-            await opened.close()
-            if up.failure is not None:
-                self._failed(opened.view.id, up.failure)
-            elif outcome == "ok":
-                self._succeeded(opened.view.id)
-            self._record(call, outcome, 200 if outcome != "error" else 502, up.failure)
+        await opened.close()
+        if up.failure is not None:
+            self._failed(opened.view.id, up.failure)
+        elif outcome == "ok":
+            self._succeeded(opened.view.id)
+        self._record(call, outcome, 200 if outcome != "error" else 502, up.failure)
 
     async def _attempts(
         self, call: _Call, parsed: Parsed, cands: tuple[Candidate, ...], *, read_all: bool
@@ -503,10 +462,10 @@ class Gateway:
                 self._state.health[instance_id] = health_rules.begin_probe(record, time.monotonic())
             url = _url(view.base_url, PATHS[parsed.endpoint])
             body = with_persona(parsed, view.config.system_prompt)
-            assert self._client is not None, "the gateway is not started"
+            assert self._pool is not None, "the gateway is not started"
             try:
                 upstream = await open_upstream(
-                    self._client, url, body, self._conf.timeouts.first_byte_s
+                    self._pool, url, body, self._conf.timeouts.first_byte_s
                 )
             except UpstreamError as exc:
                 self._failed(instance_id, exc.message)
@@ -611,6 +570,84 @@ class Gateway:
                 stream=call.stream,
             )
         )
+
+
+class _Relayed:
+    """A streamed answer's body from an answering backend. ``aclose`` releases the backend
+    and records the outcome, whether or not the body was iterated (a client can go away
+    before the first piece, and a generator never started runs no ``finally``)."""
+
+    def __init__(self, gateway: Gateway, call: _Call, opened: _Opened) -> None:
+        self._gateway = gateway
+        self._call = call
+        self._opened = opened
+        self._outcome = "cancelled"
+        self._pieces: AsyncGenerator[bytes, None] | None = None
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        self._pieces = self._relay()
+        return self._pieces
+
+    async def _relay(self) -> AsyncGenerator[bytes, None]:
+        up = self._opened.upstream
+        idle_s = self._gateway._conf.timeouts.idle_s
+        async for chunk in relay(up, idle_s, self._call.on_chunk):
+            yield chunk
+        self._outcome = "ok" if up.failure is None else "error"
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._pieces is not None:
+            await self._pieces.aclose()
+        await self._gateway._end_relay(self._call, self._opened, self._outcome)
+
+
+class _Waiting:
+    """A committed stream whose backend is not answering yet: SSE comments every
+    ``keepalive_s`` until it does, then its relay (or one error event)."""
+
+    def __init__(
+        self, gateway: Gateway, call: _Call, task: asyncio.Future[tuple[_Opened, bytes]]
+    ) -> None:
+        self._gateway = gateway
+        self._call = call
+        self._task = task
+        self._relayed: _Relayed | None = None
+        self._pieces: AsyncGenerator[bytes, None] | None = None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        self._pieces = self._wait()
+        return self._pieces
+
+    async def _wait(self) -> AsyncGenerator[bytes, None]:
+        task, call = self._task, self._call
+        while not task.done():
+            done, _ = await asyncio.wait({task}, timeout=self._gateway._conf.keepalive_s)
+            if not done:
+                yield b": loading model...\n\n" if call.loading else b": waiting...\n\n"
+        try:
+            opened, _ = task.result()
+        except ModelyardError as exc:
+            self._gateway._record(call, "error", exc.status, exc.message)
+            yield error_event(exc)
+            return
+        self._relayed = _Relayed(self._gateway, call, opened)
+        async for chunk in self._relayed:
+            yield chunk
+
+    async def aclose(self) -> None:
+        if self._pieces is not None:
+            await self._pieces.aclose()
+        task = self._task
+        if not task.done():
+            task.cancel()  # its own cleanup releases what it held
+        elif self._relayed is None and not task.cancelled() and task.exception() is None:
+            self._relayed = _Relayed(self._gateway, self._call, task.result()[0])
+        if self._relayed is not None:
+            await self._relayed.aclose()
 
 
 def _info(view: InstanceView) -> InstanceInfo:

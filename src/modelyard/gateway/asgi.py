@@ -1,0 +1,180 @@
+"""The ``/v1`` POSTs as plain ASGI, ahead of FastAPI's router: the gateway's hot path.
+
+``FastPathApp`` is the app: a POST to ``/v1/chat/completions``, ``/v1/completions`` or
+``/v1/embeddings`` goes straight to ``Gateway.handle`` with the raw body; every other request
+goes on to FastAPI (``GET /v1/models``, ``/api``, the dashboard, ``/metrics``, and wrong
+methods on these paths, which the router answers 405 in OpenAI's shape). No route matching,
+no Request or Response objects: the body is read from ``receive`` within the size limit, and
+the answer's headers are already ASGI byte pairs.
+
+Once the body is in, a watcher waits on ``receive`` for the client to go away and then
+cancels the request, streaming or not, so the backend request is closed (``finally`` blocks
+release its connection, its admission slot and its fleet lease).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import Message, Receive, Scope, Send
+
+from modelyard.gateway.answer import Answer
+from modelyard.gateway.protocol import PATHS, BodyTooLarge, Endpoint
+from modelyard.gateway.serving import Gateway
+
+ENDPOINTS: dict[str, Endpoint] = {path: endpoint for endpoint, path in PATHS.items()}
+WATCH_AFTER_S = 0.02
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its body was in."""
+
+
+class FastPathApp(FastAPI):
+    """A FastAPI app whose three ``/v1`` POSTs go straight to ``gateway``, ahead of FastAPI's
+    own layers (its OpenTelemetry hooks, which read the environment on every request, its
+    middleware stack and its router); everything else is FastAPI's as usual."""
+
+    def __init__(self, *, gateway: Gateway, **options: Any) -> None:
+        super().__init__(**options)
+        self.gateway = gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = ENDPOINTS.get(scope["path"])
+            if endpoint is not None:
+                await serve(self.gateway, endpoint, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+class GatewayEndpoint:
+    """One endpoint as an ASGI app, for a router that matched it some other way."""
+
+    def __init__(self, gateway: Gateway, endpoint: Endpoint) -> None:
+        self.gateway = gateway
+        self.endpoint: Endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await serve(self.gateway, self.endpoint, scope, receive, send)
+
+
+async def serve(
+    gateway: Gateway, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Serve one request: read, hand to the gateway, send its answer. Returns quietly when
+    the client went away (nothing left to send)."""
+    authorization: str | None = None
+    declared: bytes | None = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+        elif name == b"content-length":
+            declared = value
+    watch = _Watch(receive)
+
+    async def read_body(limit: int) -> bytes:
+        body = await _read_body(receive, declared, limit)
+        watch.start()
+        return body
+
+    try:
+        answer = await gateway.handle(endpoint, authorization, read_body)
+        await _send(answer, send)
+    except asyncio.CancelledError:
+        if not watch.gone:
+            raise
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()  # this request's own cancellation, done with
+    except _ClientGone:
+        pass
+    finally:
+        watch.stop()
+
+
+async def _send(answer: Answer, send: Send) -> None:
+    stream = answer.stream
+    if stream is None:
+        body = answer.body
+        headers = answer.headers
+        headers.append((b"content-length", b"%d" % len(body)))
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        if answer.after is not None:
+            answer.after()
+        return
+    try:
+        start = {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
+        await send(start)
+        async for chunk in stream:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        await stream.aclose()
+
+
+async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
+    """The whole body, or BodyTooLarge as soon as it is known to be over ``limit``."""
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"the body is over the {limit}-byte limit", param="body")
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the body is over the {limit}-byte limit", param="body")
+        if not message.get("more_body", False):
+            if not parts:
+                return bytes(chunk)
+            parts.append(chunk)
+            return b"".join(parts)
+        parts.append(chunk)
+
+
+class _Watch:
+    """Cancels the request's task when ``receive`` says the client disconnected.
+
+    Started once the body is in (``receive`` then only ever reports the disconnect); it
+    begins listening ``WATCH_AFTER_S`` later, because most answers from a warm backend are
+    gone by then and a listening task per request cost more than the rest of the dispatch.
+    Stopped before the request ends, so the server's own end-of-response signal is never
+    taken for a disconnect.
+    """
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._task: asyncio.Task[Any] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._watcher: asyncio.Future[Message] | None = None
+        self._stopped = False
+        self.gone = False
+
+    def start(self) -> None:
+        self._task = asyncio.current_task()
+        self._timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, self._listen)
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+    def _listen(self) -> None:
+        if not self._stopped:
+            self._watcher = asyncio.ensure_future(self._receive())
+            self._watcher.add_done_callback(self._heard)
+
+    def _heard(self, watcher: asyncio.Future[Message]) -> None:
+        if self._stopped or watcher.cancelled() or watcher.exception() is not None:
+            return
+        if watcher.result()["type"] == "http.disconnect" and self._task is not None:
+            self.gone = True
+            self._task.cancel()
