@@ -134,6 +134,12 @@ def added_delays(direct: list[list[float]], via: list[list[float]]) -> list[floa
     return [t - baseline[min(n, width - 1)] for stream in via for n, t in enumerate(stream)]
 
 
+def after_first(delays: list[list[float]]) -> list[list[float]]:
+    """Each event's lateness counted from its stream's first event: what relaying a chunk
+    adds, apart from the time to the first token (reported on its own)."""
+    return [[d - stream[0] for d in stream[1:]] for stream in delays if stream]
+
+
 def measure(
     base_url: str,
     *,
