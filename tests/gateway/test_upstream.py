@@ -315,3 +315,30 @@ async def test_a_large_request_body_arrives_whole(pool: UpstreamPool) -> None:
         big = body(padding="x" * 300_000)
         await read_all(await pool.post(url, big, first_byte_s=5))
         assert server.bodies == [big]
+
+
+async def test_get_status_reads_each_answer_whole_on_one_kept_alive_connection(
+    pool: UpstreamPool,
+) -> None:
+    """The fleet's health checks: a 503 while loading, then a 200, and a refused port is an
+    UpstreamError (so readiness polling goes on), never another exception."""
+
+    async def health(server: Server, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        for status in (b"503 Service Unavailable", b"200 OK"):
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"GET /health HTTP/1.1\r\n")
+            server.requests += 1
+            text = b'{"status":"loading model"}'
+            w.write(b"HTTP/1.1 %s\r\ncontent-length: %d\r\n\r\n%s" % (status, len(text), text))
+            await w.drain()
+        await reader.read()
+
+    async with serving(health) as (server, url):
+        health_url = url.replace("/v1/chat/completions", "/health")
+        assert await pool.get_status(health_url, 5) == 503
+        assert await pool.get_status(health_url, 5) == 200
+        assert (server.connections, server.requests) == (1, 2)
+        assert pool.idle_count(health_url) == 1
+    with pytest.raises(UpstreamError) as caught:
+        await pool.get_status(f"http://127.0.0.1:{free_port()}/health", 5)
+    assert caught.value.message == "connect refused"

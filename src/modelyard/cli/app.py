@@ -2,19 +2,71 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer._click import Command, Context  # typer's own click, which TyperGroup uses
+from typer.core import TyperGroup
 
 from modelyard import __version__
 from modelyard.cli.context import CliState, err_console
 from modelyard.errors import ConfigError, ModelyardError
 
+# Each command's module, in the order help lists them. A module is imported when one of its
+# commands runs (or help lists them all), so `serve` does not carry what the other commands
+# need (httpx, rich tables and progress bars): that is resident memory of the server.
+_COMMANDS = {
+    "scan": "scan",
+    "serve": "serve",
+    "stats": "stats",
+    "recommend": "advice",
+    "compat": "advice",
+    "audit": "audit",
+    "models": "models",
+    "instances": "instances",
+    "profiles": "profiles",
+}
+
+
+class _LazyGroup(TyperGroup):
+    """The root group: commands are built from their module on first use."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return list(_COMMANDS)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            self.commands.update(_commands_of(_COMMANDS[cmd_name]))
+        return self.commands.get(cmd_name)
+
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        if args and args[0] not in _COMMANDS:  # an unknown name: load all to suggest one
+            for name in _COMMANDS:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
+
+def _commands_of(module_name: str) -> dict[str, Command]:
+    """The click commands of ``modelyard.cli.<module_name>``: what its ``register`` adds, or
+    its ``app`` as a group of that name."""
+    module = importlib.import_module(f"modelyard.cli.{module_name}")
+    holder = typer.Typer()
+    if hasattr(module, "register"):
+        module.register(holder)
+    else:
+        holder.add_typer(module.app, name=module_name)
+    return dict(typer.main.get_group(holder).commands)
+
+
 app = typer.Typer(
     name="modelyard",
+    cls=_LazyGroup,
     help="A local LLM model manager and OpenAI-compatible gateway.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -51,22 +103,6 @@ def root(
     ] = False,
 ) -> None:
     ctx.obj = CliState(config=config, data_dir=data_dir)
-
-
-def _register() -> None:
-    from modelyard.cli import advice, audit, instances, models, profiles, scan, serve, stats
-
-    scan.register(app)
-    serve.register(app)
-    stats.register(app)
-    app.add_typer(models.app, name="models")
-    app.add_typer(instances.app, name="instances")
-    app.add_typer(profiles.app, name="profiles")
-    advice.register(app)
-    audit.register(app)
-
-
-_register()
 
 
 def _say(label: str, message: str) -> None:

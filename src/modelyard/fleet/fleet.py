@@ -23,8 +23,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import httpx
-
 from modelyard.catalog.model import Model
 from modelyard.engines.base import Engine, LaunchPlan, LaunchSpec
 from modelyard.engines.registry import EngineRegistry
@@ -51,6 +49,7 @@ from modelyard.fleet.memory import MemoryInventory, MemoryLedger
 from modelyard.fleet.ports import HOST, pick_port, port_is_free
 from modelyard.fleet.process import ManagedProcess, ProcessStatus, State
 from modelyard.fleet.records import InstanceRecords, ProcessRow
+from modelyard.gateway.upstream import UpstreamPool
 from modelyard.routing.eviction import RunningUse, plan_admission
 from modelyard.settings import Settings
 from modelyard.store import Store
@@ -139,7 +138,7 @@ class Fleet:
         self._ledger = ledger
         self._entries: dict[str, _Entry] = {}
         self._listeners: list[Callable[[FleetEvent], None]] = []
-        self._client: httpx.AsyncClient | None = None
+        self._client: UpstreamPool | None = None  # health checks; set while started
         self._tasks: set[asyncio.Task[Any]] = set()
         self._admission: asyncio.Lock | None = None
         self._create_lock: asyncio.Lock | None = None
@@ -161,9 +160,8 @@ class Fleet:
         autostart. Returns once leftovers are gone; the restores go on after."""
         if self._client is not None:
             return
-        self._client = httpx.AsyncClient(
-            trust_env=False, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        )
+        # Each check's own timeout bounds its connect too; one check at a time per backend.
+        self._client = UpstreamPool(connect_s=60.0, max_idle=2)
         self._admission = asyncio.Lock()
         await self._stop_leftovers()
         for entry in self._entries.values():

@@ -11,7 +11,9 @@ Admission itself is a pure decision: ``modelyard.routing.eviction.plan_admission
 
 from __future__ import annotations
 
+import ctypes
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -93,6 +95,8 @@ def read_inventory(settings: MemorySettings) -> MemoryInventory:
 
 def read_nvidia_gpus() -> tuple[DeviceMemory, ...]:
     """NVIDIA GPUs through NVML; empty when the library or the driver is not there."""
+    if not _nvml_loadable():
+        return ()
     try:
         import pynvml
     except ImportError:
@@ -117,6 +121,21 @@ def read_nvidia_gpus() -> tuple[DeviceMemory, ...]:
         return ()
     finally:
         pynvml.nvmlShutdown()
+
+
+def _nvml_loadable() -> bool:
+    """Whether NVML's library loads, tried the way pynvml's nvmlInit tries it on Linux.
+
+    pynvml defines hundreds of ctypes structures: importing it costs about 2 MB of resident
+    memory, which a server on a machine without an NVIDIA driver need not carry.
+    """
+    if not sys.platform.startswith("linux"):
+        return True  # let pynvml look where it looks on other systems
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+    except OSError:
+        return False
+    return True
 
 
 class MemoryLedger:

@@ -40,12 +40,11 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
-import httpx
-
 from modelyard.engines.base import LaunchPlan
-from modelyard.errors import FleetError, StartFailed
+from modelyard.errors import FleetError, StartFailed, UpstreamError
 from modelyard.fleet import spawn
 from modelyard.fleet.logs import InstanceLog
+from modelyard.gateway.upstream import UpstreamPool
 from modelyard.settings import FleetSettings
 
 _ERROR_TAIL_LINES = 20
@@ -122,7 +121,7 @@ class ManagedProcess:
         instance_id: str,
         settings: FleetSettings,
         log: InstanceLog,
-        client: httpx.AsyncClient,
+        client: UpstreamPool,
         hooks: ProcessHooks,
     ) -> None:
         self.instance_id = instance_id
@@ -471,9 +470,8 @@ class ManagedProcess:
         url = plan.base_url + plan.health_path
         interval = self._settings.health_interval_s
         while True:
-            with contextlib.suppress(httpx.HTTPError):
-                response = await self._client.get(url, timeout=max(1.0, interval))
-                if response.status_code == 200:
+            with contextlib.suppress(UpstreamError):
+                if await self._client.get_status(url, max(1.0, interval)) == 200:
                     return
             await asyncio.sleep(interval)
 
@@ -485,9 +483,8 @@ class ManagedProcess:
         while True:
             await asyncio.sleep(interval)
             try:
-                response = await self._client.get(url, timeout=interval)
-                ok = response.status_code == 200
-            except httpx.HTTPError:
+                ok = await self._client.get_status(url, interval) == 200
+            except UpstreamError:
                 ok = False
             failures = 0 if ok else failures + 1
             if failures >= self._settings.wedge_failures:

@@ -25,14 +25,11 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import ValidationFailed
 from modelyard.gateway import aggregate
 from modelyard.gateway.aggregate import Aggregate, Sample
-from modelyard.gateway.exposition import FiguresCollector
 from modelyard.gateway.record import (
     Endpoint,
     Outcome,
@@ -45,6 +42,9 @@ from modelyard.gateway.request_log import RequestLog
 from modelyard.settings import Settings
 from modelyard.store import Store
 from modelyard.store import requests as requests_table
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = [
     "Endpoint",
@@ -97,8 +97,7 @@ class Figures:
         self._stop: asyncio.Event | None = None
         self._flush_lock: asyncio.Lock | None = None
         self._reset()
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(FiguresCollector(self))
+        self._registry: CollectorRegistry | None = None  # built on the first scrape
 
     def _reset(self) -> None:
         self._total = Aggregate(self._reservoir)
@@ -185,8 +184,19 @@ class Figures:
         }
 
     def render_metrics(self) -> tuple[bytes, str]:
-        """The Prometheus text exposition and its content type. Call on the loop's thread."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The Prometheus text exposition and its content type. Call on the loop's thread.
+
+        prometheus_client is imported on the first call (once, about 10 ms): a server nobody
+        scrapes does not carry its 11 MB.
+        """
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+        from modelyard.gateway.exposition import FiguresCollector
+
+        if self._registry is None:
+            self._registry = CollectorRegistry(auto_describe=False)
+            self._registry.register(FiguresCollector(self))
+        return generate_latest(self._registry), CONTENT_TYPE_LATEST
 
     def history(
         self, model_id: str | None = None, since: float | None = None, bucket_s: float = 60

@@ -1,7 +1,8 @@
 """Keep-alive HTTP/1.1 POSTs to backends: a small connection pool on asyncio, httptools parsing.
 
 The gateway's hot path sends one kind of request (a POST with a JSON body) to a handful of
-loopback backends, so it does not need a general client. ``UpstreamPool.post`` writes the
+loopback backends, so it does not need a general client (the fleet's health checks use
+``UpstreamPool.get_status``, a GET read whole, rather than a second one). ``post`` writes the
 request on a pooled connection (or a new one) and returns once the response head and the first
 body bytes are in; ``UpstreamResponse.next`` gives the rest, one piece per parsed body event
 (never coalesced, never decoded); ``release`` hands the connection back to the pool when its
@@ -44,7 +45,8 @@ _Key = tuple[str, int, bool]
 @dataclass(frozen=True, slots=True)
 class _Address:
     key: _Key  # host, port, TLS
-    head: bytes  # the request head up to the content-length value
+    head: bytes  # the POST's head up to the content-length value
+    get: bytes  # a whole GET request
 
 
 class _Connection(asyncio.Protocol):
@@ -269,6 +271,28 @@ class UpstreamPool:
         """POST ``body`` (JSON) to ``url``; return once the head and first body bytes are in."""
         address = self._address(url)
         request = address.head + b"%d\r\n\r\n" % len(body)
+        return await self._send(address, request, body, first_byte_s)
+
+    async def get_status(self, url: str, timeout_s: float) -> int:
+        """GET ``url``, read the answer whole and return its status, all within ``timeout_s``.
+
+        For health checks (the fleet's readiness and wedge polls): raises UpstreamTimeout or
+        UpstreamError like ``post``; the connection is pooled when the backend keeps it alive.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        address = self._address(url)
+        response = await self._send(address, address.get, b"", timeout_s)
+        try:
+            while await response.next(max(0.0, deadline - loop.time())) is not None:
+                pass
+        finally:
+            response.release()
+        return response.status
+
+    async def _send(
+        self, address: _Address, request: bytes, body: bytes, first_byte_s: float
+    ) -> UpstreamResponse:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + first_byte_s
         conn = self._checkout(address.key)
@@ -319,7 +343,8 @@ class UpstreamPool:
                 "content-type: application/json\r\naccept-encoding: identity\r\n"
                 "content-length: "
             )
-            address = _Address((host, port, tls), head.encode("latin-1"))
+            get = f"GET {target} HTTP/1.1\r\nhost: {parts.netloc}\r\n\r\n"
+            address = _Address((host, port, tls), head.encode("latin-1"), get.encode("latin-1"))
             if len(self._addresses) >= _MAX_ADDRESSES:
                 self._addresses.clear()
             self._addresses[url] = address

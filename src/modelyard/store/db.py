@@ -15,10 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
 from modelyard.errors import StoreError
-from modelyard.store.migrations import migrations
+from modelyard.store import migrations
 
 
 def now_iso() -> str:
@@ -30,7 +28,6 @@ class Store:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._db = Database(conn)
         self._lock = threading.RLock()
 
     @classmethod
@@ -45,7 +42,7 @@ class Store:
             conn.execute("PRAGMA foreign_keys=ON")
             store = cls(conn)
             with store._lock:
-                migrations.apply(store._db)
+                migrations.apply(conn)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise StoreError(f"the store at {path} cannot be opened: {exc}") from None
         return store
@@ -74,7 +71,7 @@ class Store:
 
     def applied_migrations(self) -> list[str]:
         with self._lock:
-            return [m.name for m in migrations.applied(self._db)]
+            return migrations.applied(self._conn)
 
     def audit(
         self,

@@ -1,14 +1,27 @@
-"""Schema migrations, in order. Append new ones; never edit one that has shipped."""
+"""Schema migrations, in order. Append new ones to ``MIGRATIONS``; never edit one that has shipped.
+
+sqlite_utils's ``Migrations`` applies them and records each one in ``_sqlite_migrations``.
+Importing sqlite_utils costs about 25 MB of resident memory (``sqlite_utils.db`` imports numpy
+when it is installed), so ``apply`` reads the applied names with plain sqlite3 first and imports
+sqlite_utils only when a migration is pending: a server over an existing store never loads it.
+"""
 
 from __future__ import annotations
 
-from sqlite_utils import Database, Migrations
+import sqlite3
+from typing import Protocol
 
-migrations = Migrations("modelyard")
+SET_NAME = "modelyard"
+TABLE = "_sqlite_migrations"  # sqlite_utils.Migrations.migrations_table
 
 
-@migrations()
-def m001_catalog(db: Database) -> None:
+class Executor(Protocol):
+    """What a migration runs SQL on: sqlite_utils's ``Database`` (and sqlite3's connection)."""
+
+    def execute(self, sql: str, /) -> object: ...
+
+
+def m001_catalog(db: Executor) -> None:
     db.execute(
         """
         CREATE TABLE discovery_cache (
@@ -84,8 +97,7 @@ def m001_catalog(db: Database) -> None:
     )
 
 
-@migrations()
-def m002_fleet(db: Database) -> None:
+def m002_fleet(db: Executor) -> None:
     db.execute(
         """
         CREATE TABLE instances (
@@ -126,8 +138,7 @@ def m002_fleet(db: Database) -> None:
     )
 
 
-@migrations()
-def m003_figures(db: Database) -> None:
+def m003_figures(db: Executor) -> None:
     db.execute(
         """
         CREATE TABLE requests (
@@ -155,8 +166,7 @@ def m003_figures(db: Database) -> None:
     db.execute("CREATE INDEX requests_started ON requests (started_at)")
 
 
-@migrations()
-def m004_control(db: Database) -> None:
+def m004_control(db: Executor) -> None:
     db.execute(
         """
         CREATE TABLE presets (
@@ -177,3 +187,41 @@ def m004_control(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX audit_at ON audit (at)")
+
+
+MIGRATIONS = (m001_catalog, m002_fleet, m003_figures, m004_control)
+
+
+def applied(conn: sqlite3.Connection) -> list[str]:
+    """The names applied to ``conn``'s database, in the order they were applied."""
+    table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
+    ).fetchone()
+    if table is None:
+        return []
+    rows = conn.execute(
+        f"SELECT name FROM {TABLE} WHERE migration_set = ? ORDER BY rowid", (SET_NAME,)
+    )
+    return [str(name) for (name,) in rows]
+
+
+def pending(conn: sqlite3.Connection) -> list[str]:
+    """The names of ``MIGRATIONS`` not yet applied, in order."""
+    done = set(applied(conn))
+    return [m.__name__ for m in MIGRATIONS if m.__name__ not in done]
+
+
+def apply(conn: sqlite3.Connection) -> None:
+    """Apply every pending migration, each in a transaction with its record.
+
+    Imports sqlite_utils only when something is pending. Raises what the failing migration
+    raised (sqlite3.DatabaseError); that migration stays pending.
+    """
+    if not pending(conn):
+        return
+    from sqlite_utils import Database, Migrations
+
+    migrations = Migrations(SET_NAME)
+    for migration in MIGRATIONS:
+        migrations()(migration)
+    migrations.apply(Database(conn))

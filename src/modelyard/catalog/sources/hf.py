@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from huggingface_hub import CacheNotFound, scan_cache_dir
-
 from modelyard.catalog.sources import FoundFile, SourceScan, env_path, found_file, is_gguf_name
 
 
@@ -32,7 +30,11 @@ def scan_hf(cache_dir: Path) -> SourceScan:
     """The GGUF files of every cached model repo, with repo id, revision and refs.
 
     A missing cache is not a warning: most machines have none. Never raises for one repo.
+    huggingface_hub is imported here, on the first scan of a cache: a server whose catalog
+    comes from the store does not carry it (and the HTTP client it imports).
     """
+    from huggingface_hub import CacheNotFound, scan_cache_dir
+
     try:
         info = scan_cache_dir(cache_dir)
     except CacheNotFound:
