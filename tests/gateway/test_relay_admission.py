@@ -9,7 +9,7 @@ import pytest
 from modelyard.errors import RateLimited, UpstreamError
 from modelyard.gateway.admission import Admission
 from modelyard.gateway.relay import open_upstream
-from modelyard.gateway.upstream import UpstreamPool
+from modelyard.upstream import UpstreamPool
 from tests.gateway.harness import free_port, wait_for
 
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from modelyard.errors import UpstreamError, UpstreamTimeout
-from modelyard.gateway.upstream import UpstreamPool, UpstreamResponse
+from modelyard.upstream import UpstreamPool, UpstreamResponse
 from tests.gateway.harness import FAKE_BACKEND, free_port, wait_for
 
 PEER_BACKEND = Path(__file__).resolve().parents[2] / "bench" / "gateway" / "peer_backend.py"

@@ -49,10 +49,10 @@ from modelyard.fleet.memory import MemoryInventory, MemoryLedger
 from modelyard.fleet.ports import HOST, pick_port, port_is_free
 from modelyard.fleet.process import ManagedProcess, ProcessStatus, State
 from modelyard.fleet.records import InstanceRecords, ProcessRow
-from modelyard.gateway.upstream import UpstreamPool
 from modelyard.routing.eviction import RunningUse, plan_admission
 from modelyard.settings import Settings
 from modelyard.store import Store
+from modelyard.upstream import UpstreamPool
 
 logger = logging.getLogger(__name__)
 

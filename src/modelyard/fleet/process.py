@@ -44,8 +44,8 @@ from modelyard.engines.base import LaunchPlan
 from modelyard.errors import FleetError, StartFailed, UpstreamError
 from modelyard.fleet import spawn
 from modelyard.fleet.logs import InstanceLog
-from modelyard.gateway.upstream import UpstreamPool
 from modelyard.settings import FleetSettings
+from modelyard.upstream import UpstreamPool
 
 _ERROR_TAIL_LINES = 20
 _READER_GRACE_S = 1.0

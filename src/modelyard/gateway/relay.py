@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 from modelyard.errors import UpstreamError
 from modelyard.gateway.errors import error_event
-from modelyard.gateway.upstream import UpstreamPool, UpstreamResponse
+from modelyard.upstream import UpstreamPool, UpstreamResponse
 
 HOP_BY_HOP = frozenset(
     {

@@ -59,7 +59,6 @@ from modelyard.gateway.errors import error_event
 from modelyard.gateway.figures import Figures, RequestRecord, usage_from_sse_event
 from modelyard.gateway.protocol import PATHS, Endpoint, Parsed, parse, with_persona
 from modelyard.gateway.relay import Upstream, open_upstream, relay
-from modelyard.gateway.upstream import UpstreamPool
 from modelyard.routing import health as health_rules
 from modelyard.routing.fallback import (
     Candidate,
@@ -73,6 +72,7 @@ from modelyard.routing.health import HEALTHY, Health, HealthPolicy
 from modelyard.routing.resolve import ResolveConfig, Resolved, resolve
 from modelyard.routing.view import InstanceInfo, RoutingView, build, build_index
 from modelyard.settings import Settings
+from modelyard.upstream import UpstreamPool
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
