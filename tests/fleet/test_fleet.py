@@ -16,7 +16,8 @@ from modelyard.errors import InstanceNotFound, InsufficientMemory, StartFailed, 
 from modelyard.fleet import spawn
 from modelyard.fleet.memory import read_inventory
 from modelyard.settings import MemorySettings
-from tests.fleet.conftest import FAKE_BACKEND, FleetFactory, wait_for
+from tests.fleet.conftest import FAKE_BACKEND, FleetFactory
+from tests.support.processes import wait_for
 
 
 def _starts(lines: list[str]) -> int:

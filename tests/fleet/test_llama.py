@@ -20,8 +20,8 @@ from modelyard.fleet.fleet import Fleet
 from modelyard.fleet.instance import InstanceConfig
 from modelyard.settings import Settings
 from modelyard.store import Store
-from tests.fleet.conftest import server_children, wait_for
 from tests.fleet.test_orphans import run_manager_and_kill
+from tests.support.processes import server_children, wait_for
 
 pytestmark = pytest.mark.llama
 

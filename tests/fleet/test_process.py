@@ -12,7 +12,8 @@ import pytest
 
 from modelyard.errors import StartFailed
 from modelyard.fleet.fleet import Fleet
-from tests.fleet.conftest import FleetFactory, wait_for
+from tests.fleet.conftest import FleetFactory
+from tests.support.processes import wait_for
 
 
 def _pid(fleet: Fleet, ident: str) -> int:

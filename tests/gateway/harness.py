@@ -9,15 +9,13 @@ in-process ASGI transport collects whole bodies.
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 import uvicorn
 import yaml
@@ -25,17 +23,10 @@ import yaml
 from modelyard.app import create_app
 from modelyard.services import Services, build_services
 from modelyard.settings import Settings, load_settings
+from tests.support.processes import free_port, server_children, wait_for
 
 FAKE_BACKEND = Path(__file__).resolve().parents[1] / "fakes" / "fake_backend.py"
 START_TIMEOUT_S = 20.0
-SERVER_MARKERS = ("fake_backend.py", "llama-server")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def port_range(width: int = 60) -> tuple[int, int]:
@@ -93,31 +84,6 @@ class Running:
         return self.url + "/v1"
 
 
-def backend_children() -> list[psutil.Process]:
-    """Live descendants of this process that are backend servers."""
-    found = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if child.status() == psutil.STATUS_ZOMBIE:
-                continue
-            cmdline = " ".join(child.cmdline())
-        except psutil.Error:
-            continue
-        if any(marker in cmdline for marker in SERVER_MARKERS):
-            found.append(child)
-    return found
-
-
-async def wait_for(condition: Callable[[], bool], limit_s: float, what: str) -> None:
-    """Poll ``condition`` until it holds; fail naming ``what`` after ``limit_s`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit_s
-    while not condition():
-        if loop.time() > deadline:
-            pytest.fail(f"timed out after {limit_s}s waiting for {what}")
-        await asyncio.sleep(0.005)
-
-
 @asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[Running]:
     """Serve ``create_app(build_services(settings))`` on a free port for the block."""
@@ -145,7 +111,7 @@ async def running(settings: Settings) -> AsyncIterator[Running]:
         server.should_exit = True
         await asyncio.wait_for(task, 30.0)
         services.close()
-        left = backend_children()
+        left = server_children()
         for process in left:
             process.kill()
         assert not left, f"backends outlived the gateway: {[p.pid for p in left]}"

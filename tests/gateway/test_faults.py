@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 
-from tests.gateway.harness import fake_model, gateway_settings, running, wait_for
+from tests.gateway.harness import fake_model, gateway_settings, running
+from tests.support.processes import wait_for
 
 CHAT: dict[str, Any] = {"model": "fake", "messages": [{"role": "user", "content": "hi"}]}
 

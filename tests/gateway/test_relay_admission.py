@@ -10,7 +10,7 @@ from modelyard.errors import RateLimited, UpstreamError
 from modelyard.gateway.admission import Admission
 from modelyard.gateway.relay import open_upstream
 from modelyard.upstream import UpstreamPool
-from tests.gateway.harness import free_port, wait_for
+from tests.support.processes import free_port, wait_for
 
 
 async def test_refused_connection_is_a_retryable_upstream_error() -> None:

@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 
 from modelyard.store import Store
-from tests.gateway.harness import fake_model, free_port, gateway_settings
+from tests.gateway.harness import fake_model, gateway_settings
+from tests.support.processes import free_port
 
 KEPT_OUT = {"numpy", "sqlite_utils", "prometheus_client", "httpx", "huggingface_hub"}
 

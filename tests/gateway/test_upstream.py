@@ -20,7 +20,8 @@ import pytest
 
 from modelyard.errors import UpstreamError, UpstreamTimeout
 from modelyard.upstream import UpstreamPool, UpstreamResponse
-from tests.gateway.harness import FAKE_BACKEND, free_port, wait_for
+from tests.gateway.harness import FAKE_BACKEND
+from tests.support.processes import free_port, wait_for
 
 PEER_BACKEND = Path(__file__).resolve().parents[2] / "bench" / "gateway" / "peer_backend.py"
 CHAT = {"model": "fake", "messages": [{"role": "user", "content": "hi"}]}

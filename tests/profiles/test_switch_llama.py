@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.gateway.harness import Running, backend_children, gateway_settings, running
+from tests.gateway.harness import Running, gateway_settings, running
+from tests.support.processes import server_children
 
 pytestmark = pytest.mark.llama
 
@@ -17,7 +18,7 @@ CHAT = {"messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 4}
 
 
 def llama_servers() -> set[int]:
-    return {p.pid for p in backend_children() if "llama-server" in " ".join(p.cmdline())}
+    return {p.pid for p in server_children() if "llama-server" in " ".join(p.cmdline())}
 
 
 async def chat(served: Running, model: str) -> httpx.Response:

@@ -1,0 +1,47 @@
+"""What tests share about ports, child processes and waiting on a condition."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+
+import psutil
+import pytest
+
+SERVER_MARKERS = ("fake_backend.py", "llama-server")
+
+
+def free_port() -> int:
+    """A loopback port the kernel just handed out as free."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def server_children(markers: tuple[str, ...] = SERVER_MARKERS) -> list[psutil.Process]:
+    """Live (not zombie) descendants of this test process whose command line names a server."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                continue
+            cmdline = " ".join(child.cmdline())
+        except psutil.Error:
+            continue
+        if any(marker in cmdline for marker in markers):
+            found.append(child)
+    return found
+
+
+async def wait_for(
+    condition: Callable[[], bool], within: float, what: str, interval: float = 0.005
+) -> None:
+    """Poll ``condition`` until true; fail naming ``what`` after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        if loop.time() > deadline:
+            pytest.fail(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(interval)
