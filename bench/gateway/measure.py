@@ -19,58 +19,9 @@ import statistics
 import time
 from typing import Any
 
-from bench.gateway.peer_client import Connection, Target
+from bench.gateway.peer_client import Connection, Target, latency, percentile, throughput
 
-Figures = dict[str, float]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-async def latency(target: Target, requests: int, warmup: int) -> Figures:
-    conn = await Connection.open(target)
-    request = target.request(stream=False)
-    samples: list[float] = []
-    try:
-        for i in range(warmup + requests):
-            start = time.perf_counter()
-            status, _ = await conn.call(request)
-            elapsed = time.perf_counter() - start
-            if status != 200:
-                raise ConnectionError(f"{target.base_url} answered {status}")
-            if i >= warmup:
-                samples.append(elapsed)
-    finally:
-        conn.close()
-    return {
-        q: percentile(samples, v) for q, v in (("p50_s", 0.5), ("p95_s", 0.95), ("p99_s", 0.99))
-    }
-
-
-async def throughput(target: Target, concurrency: int, seconds: float) -> float:
-    request = target.request(stream=False)
-    conns = [await Connection.open(target) for _ in range(concurrency)]
-    done = 0
-
-    async def worker(conn: Connection, until: float) -> None:
-        nonlocal done
-        while time.perf_counter() < until:
-            status, _ = await conn.call(request)
-            if status != 200:
-                raise ConnectionError(f"{target.base_url} answered {status} under load")
-            done += 1
-
-    try:
-        for conn in conns:
-            await conn.call(request)
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(c, start + seconds) for c in conns))
-        return done / (time.perf_counter() - start)
-    finally:
-        for conn in conns:
-            conn.close()
+__all__ = ["latency", "measure", "percentile", "stream_figures", "throughput"]
 
 
 async def _timed_stream(conn: Connection, request: bytes) -> tuple[float, list[float], int, bool]:

@@ -119,13 +119,13 @@ class Connection:
             yield data[:-2]
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def latency(target: Target, requests: int = 2000, warmup: int = 200) -> dict[str, float]:
-    """Sequential non-streaming requests on one connection: p50/p99 in seconds."""
+    """Sequential non-streaming requests on one connection: p50/p95/p99 in seconds."""
     conn = await Connection.open(target)
     request = target.request(stream=False)
     samples: list[float] = []
@@ -140,7 +140,9 @@ async def latency(target: Target, requests: int = 2000, warmup: int = 200) -> di
                 samples.append(elapsed)
     finally:
         conn.close()
-    return {"p50_s": _percentile(samples, 0.5), "p99_s": _percentile(samples, 0.99)}
+    return {
+        q: percentile(samples, v) for q, v in (("p50_s", 0.5), ("p95_s", 0.95), ("p99_s", 0.99))
+    }
 
 
 async def throughput(target: Target, concurrency: int = 10, seconds: float = 5.0) -> float:
