@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +24,8 @@ class CliState:
         return load_settings(self.config, data_dir=self.data_dir)
 
 
-console = Console()
+# Piped output (a file, `less`, a CI log) would otherwise be cut to 80 columns and fold ids.
+console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 

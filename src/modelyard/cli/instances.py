@@ -88,7 +88,9 @@ def list_instances(
         sys.stdout.write(json.dumps(views, indent=2, default=str) + "\n")
         return
     table = Table()
-    for column in ("id", "model", "status", "port", "pid", "uptime", "estimate", "measured"):
+    # Ids are what a user copies into the next command: never wrapped.
+    table.add_column("id", no_wrap=True, min_width=max((len(v["id"]) for v in views), default=2))
+    for column in ("model", "status", "port", "pid", "uptime", "estimate", "measured"):
         table.add_column(column, overflow="fold")
     for view in views:
         status = view["state"] + (f": {view['error'].splitlines()[0]}" if view["error"] else "")
