@@ -99,3 +99,21 @@ def test_asks_for_admin_key_and_keeps_it_for_the_session(
             expect(other.locator("#errors")).to_contain_text("admin key")
         finally:
             other.context.close()
+
+
+def test_thinking_override_is_set_and_cleared(page: Page, tmp_path: Path) -> None:
+    """The thinking toggle marks the override, and "auto" gives detection back."""
+    with serve(tmp_path / "srv") as server:
+        page.goto(server.url + "/#models")
+        row = page.locator("#models-body tr").first
+        toggle = row.get_by_role("switch")
+        expect(toggle).not_to_be_checked()  # Gemma 3 270M is not a thinking model
+        toggle.check()
+        reset = row.locator("button.reset-thinking")
+        expect(reset).to_be_visible()
+        expect(toggle).to_be_checked()
+        reset.click()
+        expect(reset).to_have_count(0)
+        expect(toggle).not_to_be_checked()
+        (model,) = httpx.get(server.url + "/api/models/registry", timeout=10).json()["models"]
+        assert model["thinking"] is False and model["thinking_overridden"] is False

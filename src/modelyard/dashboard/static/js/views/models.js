@@ -318,6 +318,16 @@ export class ModelsView {
           h("span", { "aria-hidden": "true", text: m.thinking ? "on" : "off" }),
         ),
         m.thinking_overridden ? h("span", { class: "marker", title: "set by you", "aria-label": "overridden", text: "*" }) : null,
+        m.thinking_overridden
+          ? h("button", {
+              type: "button",
+              class: "link reset-thinking",
+              text: "auto",
+              title: "Back to what the model file says",
+              "aria-label": `Thinking for ${name}: back to detected`,
+              onclick: () => this.clearOverride(m, "thinking"),
+            })
+          : null,
       ),
       h(
         "td",
@@ -337,6 +347,18 @@ export class ModelsView {
     } catch (err) {
       this.error(err.message);
       if (control) control.checked = !control.checked;
+    } finally {
+      this.store.refresh("models");
+    }
+  }
+
+  async clearOverride(m, field) {
+    try {
+      const updated = await this.api.delete(`/api/models/${seg(m.id)}/overrides/${field}`);
+      if (updated && typeof updated === "object" && updated.id === m.id) this.replace(updated);
+      announce(`${modelName(m)}: ${field} back to detected`);
+    } catch (err) {
+      this.error(err.message);
     } finally {
       this.store.refresh("models");
     }
