@@ -15,9 +15,6 @@ at a large context the estimate sits above RSS (it covers the long-prompt case).
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from tests.support.processes import free_port, stop_group
 
 from modelyard.catalog.default_model import assemble_default_model
 from modelyard.catalog.model import Model
@@ -95,7 +93,7 @@ def measure(model: Model, ctx: int) -> Row:
             warm_up(plan.base_url)
             rss = psutil.Process(process.pid).memory_info().rss
         finally:
-            stop(process)
+            stop_group(process)
         buffers = parse_memory_log(log.read_text(errors="replace").splitlines())
     if buffers is None:
         raise SystemExit(f"llama-server reported no buffer sizes at ctx {ctx}")
@@ -197,23 +195,6 @@ def warm_up(base_url: str) -> None:
     body = {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8}
     response = httpx.post(f"{base_url}/v1/chat/completions", json=body, timeout=60)
     response.raise_for_status()
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def error(estimate: int, measured: int) -> float:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.support.processes import free_port, stop_group
 
 from bench.gateway.measure import (
     added_delays,
@@ -37,9 +38,7 @@ from bench.gateway.peer import (
     PeerError,
     _await_first_answer,
     _spawn,
-    free_port,
     modelyard_command,
-    stop_group,
     tree_rss,
 )
 from bench.gateway.peer_client import Target

@@ -23,8 +23,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +35,7 @@ from typing import Any
 import psutil
 from rich.console import Console
 from rich.table import Table
+from tests.support.processes import free_port, stop_group
 
 from bench.gateway import peer_client
 from bench.gateway.peer_client import Target
@@ -82,13 +81,6 @@ class Started:
             stop_group(self.process)
 
 
-def free_port() -> int:
-    """A free loopback port, from binding port 0."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def tree_rss(pid: int, exclude: str | None = None) -> int:
     """Summed RSS of ``pid`` and its descendants, skipping those whose command line contains
     ``exclude``. Processes that exit while being read are skipped."""
@@ -106,20 +98,6 @@ def tree_rss(pid: int, exclude: str | None = None) -> int:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return total
-
-
-def stop_group(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after ``timeout_s``."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    with contextlib.suppress(ProcessLookupError):  # children that outlived the leader
-        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _spawn(argv: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:

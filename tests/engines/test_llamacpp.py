@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -26,7 +24,7 @@ from modelyard.engines.llamacpp import (
 )
 from modelyard.errors import BinaryNotFound, DuplicateFlag, EngineError
 from modelyard.settings import LlamaCppSettings
-from tests.support.processes import free_port
+from tests.support.processes import free_port, stop_group
 
 TEMPLATES = Path(llamacpp_module.__file__).with_name("templates")
 
@@ -400,7 +398,7 @@ def started(
         wait_ready(plan.base_url + plan.health_path, process, log)
         yield launch, log
     finally:
-        stop(process)
+        stop_group(process)
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -416,16 +414,6 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
                 pass
             time.sleep(0.05)  # polling interval, not synchronisation: the loop checks state
     pytest.fail(f"llama-server not ready in 60 s: {log.read_text()[-2000:]}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.mark.llama

@@ -1,9 +1,13 @@
-"""What tests share about ports, child processes and waiting on a condition."""
+"""What tests and benchmarks share about ports, child processes and waiting on a condition."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import socket
+import subprocess
 from collections.abc import Callable
 
 import psutil
@@ -18,6 +22,20 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def stop_group(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after ``timeout_s``; reaps it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    with contextlib.suppress(ProcessLookupError):  # children that outlived the leader
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def server_children(markers: tuple[str, ...] = SERVER_MARKERS) -> list[psutil.Process]:
