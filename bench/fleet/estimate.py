@@ -27,8 +27,8 @@ from tests.support.processes import free_port, stop_group
 
 from modelyard.catalog.default_model import assemble_default_model
 from modelyard.catalog.model import Model
-from modelyard.engines.base import EngineArgs, LaunchSpec, MemoryEstimate
-from modelyard.engines.llamacpp import LlamaCppEngine, MeasurementKey, parse_memory_log
+from modelyard.engines.base import EngineArgs, LaunchSpec, MeasurementKey, MemoryEstimate
+from modelyard.engines.llamacpp import LlamaCppEngine, parse_memory_log
 from modelyard.settings import LlamaCppSettings, load_settings
 
 CONTEXTS = (2048, 8192, 32768)

@@ -7,7 +7,6 @@ every instance when the server shuts down (Ctrl-C, SIGTERM).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -45,20 +44,11 @@ def create_app(services: Services) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await services.figures.start()
+        await services.start()
         try:
-            await services.fleet.start()
-            try:
-                await services.gateway.start()
-                if await services.profiles.activate_at_start() is None:
-                    routing = await asyncio.to_thread(services.profiles.active_routing)
-                    services.gateway.apply_profile(routing)
-                yield
-            finally:
-                await services.gateway.aclose()
-                await services.fleet.aclose()
+            yield
         finally:
-            await services.figures.aclose()  # after the fleet: its last requests are recorded
+            await services.aclose()
 
     # The /v1 POSTs skip FastAPI's layers and route matching: the hot path (gateway.asgi).
     app = FastPathApp(

@@ -1,7 +1,14 @@
-"""The composition root: builds every service once. The app, the CLI and the tests use it."""
+"""The composition root: builds every service once. The app, the CLI and the tests use it.
+
+``build_services`` wires them; ``Services.start`` and ``Services.aclose`` run them, in one
+order: figures first (the fleet's last requests are recorded before they stop), then the
+fleet (leftover cleanup, restores), the gateway, the active profile; stopped in reverse, the
+shared backend pool last.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from modelyard.catalog.catalog import Catalog
@@ -9,14 +16,17 @@ from modelyard.engines.command import CommandEngine
 from modelyard.engines.llamacpp import LlamaCppEngine
 from modelyard.engines.registry import EngineRegistry, curated_commands
 from modelyard.events import EventBus
+from modelyard.fleet.budget import MemoryBudget
 from modelyard.fleet.fleet import Fleet
+from modelyard.fleet.leases import Leases
 from modelyard.fleet.memory import MemoryLedger, read_inventory
 from modelyard.gateway.figures import Figures
 from modelyard.gateway.serving import Gateway
 from modelyard.profiles.presets import Presets
-from modelyard.profiles.service import ProfileService, fleet_events_to_bus
+from modelyard.profiles.service import ProfileService
 from modelyard.settings import Settings
 from modelyard.store import Store
+from modelyard.upstream import UpstreamPool
 
 
 @dataclass
@@ -33,6 +43,35 @@ class Services:
     presets: Presets
     profiles: ProfileService
     gateway: Gateway  # async: start() after the fleet, aclose() before it
+    upstream: UpstreamPool  # the one pool to backends: the gateway's and the health checks'
+
+    async def start(self) -> None:
+        """Run everything, in order; on a failure what was started is stopped again."""
+        await self.figures.start()
+        try:
+            await self.fleet.start()
+            try:
+                await self.gateway.start()
+                if await self.profiles.activate_at_start() is None:
+                    routing = await asyncio.to_thread(self.profiles.active_routing)
+                    self.gateway.apply_profile(routing)
+            except BaseException:
+                await self.gateway.aclose()
+                await self.fleet.aclose()
+                raise
+        except BaseException:
+            await self.figures.aclose()
+            await self.upstream.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        """Stop everything ``start`` started, in reverse order."""
+        try:
+            await self.gateway.aclose()
+            await self.fleet.aclose()
+        finally:
+            await self.figures.aclose()  # after the fleet: its last requests are recorded
+            await self.upstream.aclose()
 
     def close(self) -> None:
         self.store.close()
@@ -42,10 +81,15 @@ def build_services(settings: Settings) -> Services:
     """Open the store (migrating it) and build the services over it."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store.open(settings.db_path)
+    events = EventBus()
     catalog = Catalog(settings, store)
     ledger = MemoryLedger(store)
     ledger.load()
-    gpus = len(read_inventory(settings.memory).devices)
+    leases = Leases(settings.gateway.queue_size, settings.gateway.retry_after_s)
+    upstream = UpstreamPool(settings.gateway.timeouts.connect_s)
+    memory = MemoryBudget(lambda: read_inventory(settings.memory))
+    inventory = memory.read_now()
+    gpus = len(inventory.devices) if inventory is not None else 0
     engines = EngineRegistry(
         {
             "llamacpp": LlamaCppEngine(
@@ -59,14 +103,15 @@ def build_services(settings: Settings) -> Services:
         store,
         engines,
         catalog.get,
-        inventory=lambda: read_inventory(settings.memory),
+        memory=memory,
         ledger=ledger,
+        leases=leases,
+        transport=upstream,
+        events=events,
     )
-    events = EventBus()
-    fleet.add_listener(fleet_events_to_bus(events))
     presets = Presets(store)
     figures = Figures(settings, store)
-    gateway = Gateway(settings, catalog, fleet, figures)
+    gateway = Gateway(settings, catalog, fleet, figures, upstream)
     profiles = ProfileService(settings, store, catalog, presets, events, fleet)
     profiles.routing_listener = gateway.apply_profile
     return Services(
@@ -80,4 +125,5 @@ def build_services(settings: Settings) -> Services:
         presets=presets,
         profiles=profiles,
         gateway=gateway,
+        upstream=upstream,
     )

@@ -27,7 +27,7 @@ import collections
 import ssl
 import time
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -246,6 +246,17 @@ class UpstreamResponse:
         conn, self._conn = self._conn, None
         if conn is not None:
             self._pool._checkin(self._key, conn)
+
+
+class Transport(Protocol):
+    """What the gateway and the fleet's health checks need of the network: one object, built
+    by the composition root (``UpstreamPool``), so a test double is a plain class."""
+
+    async def post(self, url: str, body: bytes, first_byte_s: float) -> UpstreamResponse: ...
+
+    async def get_status(self, url: str, timeout_s: float) -> int: ...
+
+    async def aclose(self) -> None: ...
 
 
 class UpstreamPool:

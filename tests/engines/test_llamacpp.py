@@ -15,10 +15,9 @@ import pytest
 
 from modelyard.catalog.model import Model
 from modelyard.engines import llamacpp as llamacpp_module
-from modelyard.engines.base import EngineArgs, LaunchSpec
+from modelyard.engines.base import EngineArgs, LaunchSpec, MeasurementKey
 from modelyard.engines.llamacpp import (
     LlamaCppEngine,
-    MeasurementKey,
     parse_memory_log,
     split_extra_args,
 )

@@ -12,7 +12,8 @@ import pytest
 from modelyard.catalog.model import Model
 from modelyard.engines.command import CommandEngine, CommandLine
 from modelyard.engines.registry import EngineRegistry
-from modelyard.fleet.fleet import Fleet, InventoryReader
+from modelyard.fleet.budget import InventoryReader
+from modelyard.fleet.fleet import Fleet
 from modelyard.settings import Settings, load_settings
 from modelyard.store import Store
 from tests.support.processes import server_children

@@ -106,7 +106,7 @@ async def test_leftovers_are_stopped_by_pid_and_start_time(make_fleet: FleetFact
         created = spawn.create_time(leftover.pid)
         other = spawn.create_time(bystander.pid)
         assert created is not None and other is not None
-        with fleet._store.transaction() as conn:
+        with fleet.configs.store.transaction() as conn:
             conn.executemany(
                 "INSERT INTO processes VALUES (?, ?, ?, ?, ?, '')",
                 [
@@ -118,7 +118,7 @@ async def test_leftovers_are_stopped_by_pid_and_start_time(make_fleet: FleetFact
         assert leftover.wait(timeout=5) is not None
         assert bystander.poll() is None
         assert psutil.Process(bystander.pid).is_running()
-        assert fleet._store.query("SELECT * FROM processes") == []
+        assert fleet.configs.store.query("SELECT * FROM processes") == []
     finally:
         for proc in (leftover, bystander):
             if proc.poll() is None:
@@ -148,7 +148,7 @@ async def test_create_numbers_validation_and_delete(make_fleet: FleetFactory) ->
         await fleet.update("fake:01", {"idle_ttl": -1})
     updated = await fleet.update("fake:01", {"pinned": True, "engine_args": {"ctx": 2048}})
     assert updated.config.pinned and updated.config.engine_args.ctx == 2048
-    actions = [row["action"] for row in fleet._store.audit_log()]
+    actions = [row["action"] for row in fleet.configs.store.audit_log()]
     assert "instance.update" in actions and "instance.delete" in actions
 
 

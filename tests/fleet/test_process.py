@@ -12,6 +12,7 @@ import pytest
 
 from modelyard.errors import StartFailed
 from modelyard.fleet.fleet import Fleet
+from modelyard.settings import Settings
 from tests.fleet.conftest import FleetFactory
 from tests.support.processes import wait_for
 
@@ -37,11 +38,13 @@ async def test_start_answers_and_stop_reaps(make_fleet: FleetFactory) -> None:
     assert any("ready on" in line for line in fleet.logs("fake:01"))
 
 
-async def test_never_ready_fails_after_the_start_timeout(make_fleet: FleetFactory) -> None:
+async def test_never_ready_fails_after_the_start_timeout(
+    make_fleet: FleetFactory, fleet_settings: Settings
+) -> None:
     """A server that never answers health 200 ends in error at the timeout, not before."""
-    fleet = await make_fleet({"fake": "--never-ready"})
-    settings = fleet._settings.fleet.model_copy(update={"start_timeout_s": 1.0})
-    fleet._settings = fleet._settings.model_copy(update={"fleet": settings})
+    quick = fleet_settings.fleet.model_copy(update={"start_timeout_s": 1.0})
+    settings = fleet_settings.model_copy(update={"fleet": quick})
+    fleet = await make_fleet({"fake": "--never-ready"}, settings=settings)
     await fleet.create("fake")
     started = time.monotonic()
     with pytest.raises(StartFailed, match="not ready after 1s"):
@@ -152,5 +155,5 @@ async def test_taken_port_is_skipped_at_create_and_at_start(make_fleet: FleetFac
         blocker.listen()
         ready = await fleet.start_instance("fake:01")
     assert ready.port != taken and ready.state == "ready"
-    row = fleet._store.query("SELECT port FROM instances WHERE id = 'fake:01'")
+    row = fleet.configs.store.query("SELECT port FROM instances WHERE id = 'fake:01'")
     assert row[0]["port"] == ready.port

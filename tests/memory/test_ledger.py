@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelyard.catalog.model import Model
-from modelyard.engines.base import EngineArgs, LaunchSpec
-from modelyard.engines.llamacpp import LlamaCppEngine, MeasurementKey
+from modelyard.engines.base import EngineArgs, LaunchSpec, MeasurementKey
+from modelyard.engines.llamacpp import LlamaCppEngine
 from modelyard.fleet.memory import MemoryLedger
 from modelyard.settings import LlamaCppSettings
 from modelyard.store.db import Store

@@ -3,16 +3,15 @@
 Thin: each route calls one Fleet method; errors are ModelyardError, rendered by the app.
 Every route needs an admin caller (see ``modelyard.api.auth``).
 
-Changes to one instance are serialised (``update_lock``) so two at once both land; a change
-sent with ``If-Match: <version>`` (the ETag of ``GET /api/instances/{id}``) lands only if the
-settings are still at that version, else 409.
+Changes to one instance are serialised by the fleet (``InstanceConfigs``) so two at once both
+land; a change sent with ``If-Match: <version>`` (the ETag of ``GET /api/instances/{id}``)
+lands only if the settings are still at that version, else 409. The fleet publishes the
+``instance.*`` events itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,9 +21,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.api.auth import Caller, identify, presented_key
-from modelyard.api.state import EventsDep, PresetsDep
+from modelyard.api.state import PresetsDep
 from modelyard.app import services_of
-from modelyard.errors import Conflict, ValidationFailed
+from modelyard.errors import ValidationFailed
 from modelyard.fleet.fleet import Fleet
 from modelyard.fleet.instance import InstanceView
 
@@ -101,21 +100,6 @@ class LogsOut(BaseModel):
     lines: list[str]
 
 
-def version_of(view: InstanceView) -> str:
-    """The version of an instance's settings: a hash of them, shown as its ETag."""
-    raw = json.dumps(view.config.to_dict(), sort_keys=True).encode()
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
-def update_lock(request: Request) -> asyncio.Lock:
-    """The app's one lock for instance changes (made on first use, on the loop's thread)."""
-    lock: asyncio.Lock | None = getattr(request.app.state, "instance_updates", None)
-    if lock is None:
-        lock = asyncio.Lock()
-        request.app.state.instance_updates = lock
-    return lock
-
-
 def _out(view: InstanceView) -> InstanceOut:
     return InstanceOut.model_validate(view.to_dict())
 
@@ -130,7 +114,6 @@ async def create_instances(
     body: CreateInstances,
     fleet: FleetDep,
     presets: PresetsDep,
-    bus: EventsDep,
     caller: AdminCaller,
 ) -> list[InstanceOut]:
     """Create instances (stopped). 404 unknown model or preset, 400 bad settings."""
@@ -139,7 +122,6 @@ async def create_instances(
         preset = await asyncio.to_thread(presets.get, body.preset)
         config.setdefault("system_prompt", preset.prompt)
     views = await fleet.create(body.model, config, count=body.count, actor=caller.name)
-    bus.publish("instance.changed", {"created": [v.id for v in views]})
     return [_out(view) for view in views]
 
 
@@ -148,12 +130,11 @@ async def get_instance(
     instance_id: str, fleet: FleetDep, caller: AdminCaller, response: Response
 ) -> InstanceOut:
     view = fleet.get(instance_id)
-    response.headers["ETag"] = f'"{version_of(view)}"'
+    response.headers["ETag"] = f'"{view.version}"'
     return _out(view)
 
 
 async def _update(
-    request: Request,
     instance_id: str,
     changes: dict[str, Any],
     fleet: Fleet,
@@ -163,22 +144,19 @@ async def _update(
 ) -> InstanceOut:
     if not isinstance(changes, dict):
         raise ValidationFailed("expected an object of instance settings", param="body")
-    async with update_lock(request):
-        view = fleet.get(instance_id)
-        expected = (if_match or "").strip().removeprefix("W/").strip('"')
-        if expected and expected != "*" and expected != version_of(view):
-            raise Conflict(
-                f"instance {instance_id} changed since version {expected}; read it again",
-                param="If-Match",
-            )
-        updated = await fleet.update(instance_id, changes, actor=actor)
-    response.headers["ETag"] = f'"{version_of(updated)}"'
+    expected = (if_match or "").strip().removeprefix("W/").strip('"')
+    updated = await fleet.update(
+        instance_id,
+        changes,
+        actor=actor,
+        expected_version=expected if expected and expected != "*" else None,
+    )
+    response.headers["ETag"] = f'"{updated.version}"'
     return _out(updated)
 
 
 @router.put("/{instance_id}", response_model=InstanceOut)
 async def replace_settings(
-    request: Request,
     instance_id: str,
     changes: dict[str, Any],
     fleet: FleetDep,
@@ -189,12 +167,11 @@ async def replace_settings(
     """Change settings (display_name, system_prompt, web_search, on_demand, idle_ttl, pinned,
     autostart, engine_args); keys left out keep their value. Engine arguments apply at the
     next start. 400 names a bad field; 409 when If-Match is stale."""
-    return await _update(request, instance_id, changes, fleet, caller.name, if_match, response)
+    return await _update(instance_id, changes, fleet, caller.name, if_match, response)
 
 
 @router.patch("/{instance_id}", response_model=InstanceOut)
 async def update_instance(
-    request: Request,
     instance_id: str,
     changes: dict[str, Any],
     fleet: FleetDep,
@@ -203,16 +180,13 @@ async def update_instance(
     if_match: Annotated[str | None, Header()] = None,
 ) -> InstanceOut:
     """The same as PUT."""
-    return await _update(request, instance_id, changes, fleet, caller.name, if_match, response)
+    return await _update(instance_id, changes, fleet, caller.name, if_match, response)
 
 
 @router.delete("/{instance_id}", status_code=204)
-async def delete_instance(
-    instance_id: str, fleet: FleetDep, bus: EventsDep, caller: AdminCaller
-) -> Response:
+async def delete_instance(instance_id: str, fleet: FleetDep, caller: AdminCaller) -> Response:
     """Stop (blocks until stopped) and forget the instance."""
     await fleet.delete(instance_id, actor=caller.name)
-    bus.publish("instance.changed", {"deleted": instance_id})
     return Response(status_code=204)
 
 

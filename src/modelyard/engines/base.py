@@ -49,6 +49,18 @@ class LaunchPlan:
 
 
 @dataclass(frozen=True)
+class MeasurementKey:
+    """What a measurement of an instance's memory depends on besides the model: reported
+    buffer sizes are kept under it and apply to a later estimate only on a match."""
+
+    ctx: int
+    gpu_layers: int
+    parallel: int
+    cache_type: str
+    ubatch: int
+
+
+@dataclass(frozen=True)
 class MemoryEstimate:
     """Bytes an instance will hold, by part, and where (``gpu`` index or ``None`` for RAM)."""
 
@@ -81,4 +93,14 @@ class Engine(Protocol):
 
     def parse_memory_log(self, lines: list[str]) -> dict[str, int] | None:
         """Buffer sizes (bytes, by name) that the server reported in its log, if any."""
+        ...
+
+    def measurement_key(self, spec: LaunchSpec) -> MeasurementKey | None:
+        """The key reported buffer sizes are kept under; None when the engine reports none.
+        Raises EngineError for unusable arguments."""
+        ...
+
+    def parallel_slots(self, spec: LaunchSpec) -> int | None:
+        """Requests the server handles at once (the gateway queues the rest); None: no limit
+        known. Raises EngineError for unusable arguments."""
         ...

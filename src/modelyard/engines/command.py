@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from modelyard.engines.base import LaunchPlan, LaunchSpec, MemoryEstimate
+from modelyard.engines.base import LaunchPlan, LaunchSpec, MeasurementKey, MemoryEstimate
 from modelyard.errors import EngineError
 
 HOST = "127.0.0.1"
@@ -71,6 +71,12 @@ class CommandEngine:
 
     def parse_memory_log(self, lines: list[str]) -> dict[str, int] | None:
         return None
+
+    def measurement_key(self, spec: LaunchSpec) -> MeasurementKey | None:
+        return None
+
+    def parallel_slots(self, spec: LaunchSpec) -> int | None:
+        return spec.args.parallel
 
 
 def _expand(command: str, values: dict[str, str], model_id: str) -> tuple[str, ...]:

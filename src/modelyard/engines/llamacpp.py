@@ -33,7 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelyard.catalog.model import Model
-from modelyard.engines.base import EngineArgs, LaunchPlan, LaunchSpec, MemoryEstimate
+from modelyard.engines.base import (
+    EngineArgs,
+    LaunchPlan,
+    LaunchSpec,
+    MeasurementKey,
+    MemoryEstimate,
+)
 from modelyard.errors import BinaryNotFound, DuplicateFlag, EngineError
 from modelyard.settings import LlamaCppSettings
 
@@ -148,17 +154,6 @@ _BUFFER_LINE = re.compile(
     r"(?P<mib>\d+(?:\.\d+)?) MiB"
 )
 _GPU_BUFFER = re.compile(r"^(?:CUDA|ROCm|Vulkan|SYCL|MUSA|CANN)(?P<index>\d+)$")
-
-
-@dataclass(frozen=True)
-class MeasurementKey:
-    """What a measurement depends on besides the model. Measurements apply only on a match."""
-
-    ctx: int
-    gpu_layers: int
-    parallel: int
-    cache_type: str
-    ubatch: int
 
 
 MeasurementLookup = Callable[[str, MeasurementKey], Mapping[str, int] | None]
@@ -348,6 +343,10 @@ class LlamaCppEngine:
             cache_type=resolved.cache_type,
             ubatch=resolved.ubatch,
         )
+
+    def parallel_slots(self, spec: LaunchSpec) -> int:
+        """``--parallel``: llama-server's slots."""
+        return spec.args.parallel or self.settings.default_parallel
 
     def plan(self, spec: LaunchSpec) -> LaunchPlan:
         """The ``llama-server`` command for ``spec``.

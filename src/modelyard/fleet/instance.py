@@ -74,6 +74,8 @@ class InstanceView:
     desired: Desired = "stopped"
     memory_device: int | None = None  # the GPU index the estimate is on; None: system RAM
     log_tail: tuple[str, ...] = field(default=())
+    version: str = ""  # of the settings: the ETag an update may name in If-Match
+    parallel_slots: int | None = None  # requests its server takes at once; None: no limit known
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -6,7 +6,8 @@
   store, so the next estimate for the same model and arguments uses them
   (``LlamaCppEngine(..., measurements=ledger.lookup)``).
 
-Admission itself is a pure decision: ``modelyard.routing.eviction.plan_admission``.
+Admission itself is a pure decision (``modelyard.routing.eviction.plan_admission``), acted on
+by ``fleet.budget.MemoryBudget``, the one reader of the inventory at run time.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from typing import Any, Literal
 
 import psutil
 
-from modelyard.engines.llamacpp import MeasurementKey
+from modelyard.engines.base import MeasurementKey
 from modelyard.settings import MemorySettings
-from modelyard.store.db import Store, now_iso
+from modelyard.store import measurements
+from modelyard.store.db import Store
 
 Origin = Literal["config", "machine"]
 
@@ -153,21 +155,16 @@ class MemoryLedger:
 
     def load(self) -> None:
         """Read every stored measurement. Rows that do not parse are skipped."""
-        for row in self._store.query("SELECT model_id, measured FROM memory_measurements"):
-            entry = _decode(row["measured"])
+        for model_id, measured in measurements.load(self._store):
+            entry = _decode(measured)
             if entry is not None:
                 key, buffers = entry
-                self._known[(row["model_id"], key)] = buffers
+                self._known[(model_id, key)] = buffers
 
     def record(self, model_id: str, key: MeasurementKey, buffers: Mapping[str, int]) -> None:
         """Keep ``buffers`` (as ``parse_memory_log`` returns them) for this model and key."""
         data = {"key": asdict(key), "buffers": dict(buffers)}
-        with self._store.transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO memory_measurements "
-                "(model_id, ctx, gpu_layers, measured, at) VALUES (?, ?, ?, ?, ?)",
-                (model_id, key.ctx, key.gpu_layers, json.dumps(data, sort_keys=True), now_iso()),
-            )
+        measurements.put(self._store, model_id, key.ctx, key.gpu_layers, data)
         self._known = {
             known: value
             for known, value in self._known.items()

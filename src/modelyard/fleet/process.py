@@ -45,7 +45,7 @@ from modelyard.errors import FleetError, StartFailed, UpstreamError
 from modelyard.fleet import spawn
 from modelyard.fleet.logs import InstanceLog
 from modelyard.settings import FleetSettings
-from modelyard.upstream import UpstreamPool
+from modelyard.upstream import Transport
 
 _ERROR_TAIL_LINES = 20
 _READER_GRACE_S = 1.0
@@ -121,7 +121,7 @@ class ManagedProcess:
         instance_id: str,
         settings: FleetSettings,
         log: InstanceLog,
-        client: UpstreamPool,
+        client: Transport,
         hooks: ProcessHooks,
     ) -> None:
         self.instance_id = instance_id

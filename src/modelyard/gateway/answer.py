@@ -10,7 +10,7 @@ off the client's path).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,11 +36,6 @@ class Answer:
     body: bytes = b""
     stream: Body | None = None
     after: Callable[[], None] | None = None
-
-
-def encode_headers(headers: Mapping[str, str]) -> Headers:
-    """``headers`` as ASGI byte pairs (names lower-cased)."""
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
 def error_answer(exc: ModelyardError, headers: Headers | None = None) -> Answer:

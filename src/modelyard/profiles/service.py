@@ -27,7 +27,6 @@ from modelyard.errors import (
     ValidationFailed,
 )
 from modelyard.events import EventBus
-from modelyard.fleet.fleet import FleetEvent
 from modelyard.fleet.instance import InstanceView
 from modelyard.profiles.deployment import Deployment, Hardware, resolve, suggest
 from modelyard.profiles.files import ProfileFiles, check_name
@@ -355,21 +354,3 @@ def _current(view: InstanceView) -> CurrentInstance:
 
 def _config(persona: Persona) -> dict[str, Any]:
     return {k: v for k, v in persona.to_dict().items() if v is not None}
-
-
-def fleet_events_to_bus(bus: EventBus) -> Callable[[FleetEvent], None]:
-    """A fleet listener that publishes each instance change as ``instance.status``."""
-
-    def publish(event: FleetEvent) -> None:
-        bus.publish(
-            "instance.status",
-            {
-                "instance_id": event.instance_id,
-                "change": event.kind,
-                "state": event.state,
-                "error": event.error,
-                "at": event.at,
-            },
-        )
-
-    return publish

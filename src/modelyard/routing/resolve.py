@@ -125,9 +125,9 @@ def _role(name: str, role: str, view: RoutingView) -> Resolved | Unresolved:
     choices = [m for m in _chat_models(view, embedding=None) if role in m.roles]
     if not choices:
         return Unresolved(name, f"no enabled model has the role '{role}'")
-    fitting = [m for m in choices if m.id in running or fits(m, view.free_memory_bytes)]
+    fitting = [m for m in choices if m.id in running or fits(m, view.loadable_bytes)]
     if not fitting:
-        return Unresolved(name, f"no model with the role '{role}' fits in free memory")
+        return Unresolved(name, f"no model with the role '{role}' fits in memory")
     best = min(fitting, key=lambda m: (-m.roles[role], m.id not in running, m.id))
     return Resolved(best.id, None, f"role:{role}(priority {best.roles[role]})->{best.id}")
 
@@ -149,10 +149,11 @@ def _chat_models(view: RoutingView, embedding: bool | None = False) -> list[Mode
     ]
 
 
-def fits(model: Model, free_memory_bytes: int | None) -> bool:
-    """Whether ``model`` may be loaded: unknown sizes and unknown free memory always fit."""
+def fits(model: Model, loadable_bytes: int | None) -> bool:
+    """Whether ``model`` may be loaded (``RoutingView.loadable_bytes``): unknown sizes and
+    unknown memory always fit."""
     need = model.memory_bytes or model.size_bytes or None
-    return free_memory_bytes is None or need is None or need <= free_memory_bytes
+    return loadable_bytes is None or need is None or need <= loadable_bytes
 
 
 def close_names(name: str, view: RoutingView, config: ResolveConfig, n: int = 5) -> tuple[str, ...]:

@@ -40,8 +40,12 @@ class Target:
 
 @dataclass(frozen=True)
 class RoutingView:
-    """One consistent snapshot. ``index`` maps case-folded names to targets (see ``build``);
-    ``free_memory_bytes`` is ``None`` when unknown (then every model fits).
+    """One consistent snapshot. ``index`` maps case-folded names to targets (see ``build``).
+
+    Memory, on the pool with the most room: ``free_memory_bytes`` is its budget less what
+    admitted instances hold; ``loadable_bytes`` adds what unpinned instances hold (eviction
+    can take it back when they are idle), so it is what one more model could be given. Both
+    are ``None`` when unknown (then every model fits).
     """
 
     models: Mapping[str, Model]
@@ -49,6 +53,7 @@ class RoutingView:
     index: Mapping[str, Target]
     free_memory_bytes: int | None = None
     by_model: Mapping[str, tuple[InstanceInfo, ...]] = field(default_factory=dict)
+    loadable_bytes: int | None = None
 
     def instance(self, instance_id: str) -> InstanceInfo | None:
         return next((i for i in self.instances if i.id == instance_id), None)
@@ -68,6 +73,8 @@ def build(
     instances: Iterable[InstanceInfo],
     free_memory_bytes: int | None = None,
     index: Mapping[str, Target] | None = None,
+    *,
+    loadable_bytes: int | None = None,
 ) -> RoutingView:
     """The view over ``models`` and ``instances``. ``index`` is reused when given (the
     caller built it with ``build_index`` over the same names); otherwise it is built.
@@ -85,6 +92,7 @@ def build(
         index=build_index(by_id.values(), infos) if index is None else index,
         free_memory_bytes=free_memory_bytes,
         by_model={k: tuple(v) for k, v in grouped.items()},
+        loadable_bytes=free_memory_bytes if loadable_bytes is None else loadable_bytes,
     )
 
 

@@ -2,33 +2,34 @@
 process group and creation time of each running server, to find leftovers after a crash).
 
 Every method is one synchronous transaction; async callers use ``asyncio.to_thread``. Changes
-made on behalf of someone are audited in the same transaction.
+made on behalf of someone are audited in the same transaction. Settings travel as the plain
+dicts ``InstanceConfig.to_dict`` makes; the fleet validates them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Any
 
-from modelyard.errors import Conflict, ValidationFailed
-from modelyard.fleet.instance import MAX_NUMBER, Desired, InstanceConfig, clean_config, instance_id
-from modelyard.fleet.ports import pick_port
-from modelyard.store import Store
-from modelyard.store.db import now_iso
+from modelyard.store.db import Store, now_iso
+
+Config = dict[str, Any]
+Picker = Callable[[set[int], set[int]], list[tuple[str, int, int]]]
+"""``(numbers used by the model, ports taken) -> [(id, number, port)]``; may raise."""
 
 
 @dataclass(frozen=True)
 class InstanceRow:
-    """One stored instance. ``error`` is set when its stored settings could not be read."""
+    """One stored instance; ``config`` is None when its stored settings are not JSON."""
 
     id: str
     model_id: str
     number: int
     port: int
-    config: InstanceConfig
-    desired: Desired
-    error: str | None = None
+    config: Config | None
+    desired: str
 
 
 @dataclass(frozen=True)
@@ -52,18 +53,14 @@ class InstanceRecords:
         loaded = []
         for row in rows:
             try:
-                config, error = clean_config(json.loads(row["config"])), None
-            except (ValueError, ValidationFailed) as exc:
-                config, error = InstanceConfig(), f"stored settings unreadable: {exc}"
+                config = json.loads(row["config"])
+            except ValueError:
+                config = None
+            if not isinstance(config, dict):
+                config = None
             loaded.append(
                 InstanceRow(
-                    row["id"],
-                    row["model_id"],
-                    row["number"],
-                    row["port"],
-                    config,
-                    row["desired"],
-                    error,
+                    row["id"], row["model_id"], row["number"], row["port"], config, row["desired"]
                 )
             )
         return loaded
@@ -71,57 +68,41 @@ class InstanceRecords:
     def insert(
         self,
         model_id: str,
-        config: InstanceConfig,
-        count: int,
+        config: Config,
+        pick: Picker,
         *,
         actor: str,
-        port_range: tuple[int, int],
-        gateway_port: int,
         held: Collection[int] = (),
-    ) -> list[tuple[int, int]]:
-        """Pick the lowest free numbers and free ports and insert ``count`` instances, in one
-        transaction. Returns their (number, port)s. Raises Conflict (all 99 numbers used),
-        NoFreePort."""
+    ) -> list[tuple[str, int, int]]:
+        """Insert the instances ``pick`` chooses (from the numbers the model uses and the ports
+        taken, ``held`` included), in one transaction, audited. Returns their (id, number,
+        port)s. Raises what ``pick`` raises; nothing is written then."""
         with self._store.transaction() as conn:
             rows = conn.execute("SELECT model_id, number, port FROM instances").fetchall()
             used = {r[1] for r in rows if r[0] == model_id}
             taken = {r[2] for r in rows} | set(held)
-            free = [n for n in range(1, MAX_NUMBER + 1) if n not in used]
-            if len(free) < count:
-                raise Conflict(f"model {model_id} has {len(used)} instances; at most {MAX_NUMBER}")
-            created = []
+            chosen = pick(used, taken)
             now = now_iso()
-            for number in free[:count]:
-                port = pick_port(port_range, gateway_port=gateway_port, held=taken)
-                taken.add(port)
-                ident = instance_id(model_id, number)
+            for ident, number, port in chosen:
                 conn.execute(
                     "INSERT INTO instances (id, model_id, number, port, config, desired, "
                     "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'stopped', ?, ?)",
-                    (ident, model_id, number, port, json.dumps(config.to_dict()), now, now),
+                    (ident, model_id, number, port, json.dumps(config), now, now),
                 )
-                new = {"port": port, **config.to_dict()}
+                new = {"port": port, **config}
                 self._store.audit(
                     conn, actor=actor, action="instance.create", target=ident, new=new
                 )
-                created.append((number, port))
-        return created
+        return chosen
 
-    def write_config(
-        self, ident: str, old: InstanceConfig, new: InstanceConfig, *, actor: str
-    ) -> None:
+    def write_config(self, ident: str, old: Config, new: Config, *, actor: str) -> None:
         with self._store.transaction() as conn:
             conn.execute(
                 "UPDATE instances SET config = ?, updated_at = ? WHERE id = ?",
-                (json.dumps(new.to_dict()), now_iso(), ident),
+                (json.dumps(new), now_iso(), ident),
             )
             self._store.audit(
-                conn,
-                actor=actor,
-                action="instance.update",
-                target=ident,
-                old=old.to_dict(),
-                new=new.to_dict(),
+                conn, actor=actor, action="instance.update", target=ident, old=old, new=new
             )
 
     def write_port(self, ident: str, port: int) -> None:
@@ -131,7 +112,7 @@ class InstanceRecords:
                 (port, now_iso(), ident),
             )
 
-    def write_desired(self, ident: str, old: Desired, new: Desired, *, actor: str) -> None:
+    def write_desired(self, ident: str, old: str, new: str, *, actor: str) -> None:
         with self._store.transaction() as conn:
             conn.execute(
                 "UPDATE instances SET desired = ?, updated_at = ? WHERE id = ?",
@@ -141,7 +122,7 @@ class InstanceRecords:
                 conn, actor=actor, action="instance.desired", target=ident, old=old, new=new
             )
 
-    def remove(self, ident: str, port: int, config: InstanceConfig, *, actor: str) -> None:
+    def remove(self, ident: str, port: int, config: Config, *, actor: str) -> None:
         with self._store.transaction() as conn:
             conn.execute("DELETE FROM instances WHERE id = ?", (ident,))
             conn.execute("DELETE FROM processes WHERE instance_id = ?", (ident,))
@@ -150,7 +131,7 @@ class InstanceRecords:
                 actor=actor,
                 action="instance.delete",
                 target=ident,
-                old={"port": port, **config.to_dict()},
+                old={"port": port, **config},
             )
 
     # -- processes ----------------------------------------------------------------------

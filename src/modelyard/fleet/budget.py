@@ -1,0 +1,159 @@
+"""The memory budget: the one reader of the memory inventory, and the admission that acts on
+``routing.eviction.plan_admission``.
+
+``MemoryBudget`` keeps each instance's memory estimate (computed when its settings or the
+catalog change, never on a read), which instances are admitted (their estimate counts against
+the budget until their process stops), and the last inventory read. Everyone who wants the
+inventory (the fleet, the gateway's routing view, ``/api/models/servers``, the advice routes)
+asks it here. One admission decision runs at a time; the victims it names are stopped by the
+caller's ``evict`` before the decision is taken again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from modelyard.engines.base import MemoryEstimate
+from modelyard.errors import InsufficientMemory
+from modelyard.fleet.memory import MemoryInventory
+from modelyard.routing.eviction import RunningUse, plan_admission
+
+InventoryReader = Callable[[], MemoryInventory]
+RunningReader = Callable[[str], Sequence[RunningUse]]
+"""``exclude_id -> uses``: every instance holding memory but ``exclude_id``."""
+Evict = Callable[[str], Awaitable[None]]
+
+_MAX_AGE_S = 1.0
+_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Room:
+    """Memory for one more model, on the pool where there is most: ``free`` is the budget
+    less what admitted instances hold; ``reclaimable`` adds what unpinned ones hold (they may
+    be evicted when idle)."""
+
+    free: int
+    reclaimable: int
+
+
+class MemoryBudget:
+    """See the module docstring. ``read`` None: no budget, everything is admitted."""
+
+    def __init__(self, read: InventoryReader | None) -> None:
+        self._read = read
+        self._last: MemoryInventory | None = None
+        self._read_at = 0.0
+        self._estimates: dict[str, MemoryEstimate] = {}
+        self._pinned: dict[str, bool] = {}
+        self._reserved: set[str] = set()
+        self._lock = asyncio.Lock()
+
+    @property
+    def enforced(self) -> bool:
+        return self._read is not None
+
+    # -- the inventory ----------------------------------------------------------------------
+
+    def read_now(self) -> MemoryInventory | None:
+        """Read the inventory (blocking: NVML, /proc) and keep it. None without a reader."""
+        if self._read is None:
+            return None
+        self._last, self._read_at = self._read(), time.monotonic()
+        return self._last
+
+    async def inventory(self, max_age_s: float = _MAX_AGE_S) -> MemoryInventory | None:
+        """The inventory, read again in a worker thread when older than ``max_age_s``."""
+        if self._read is None:
+            return None
+        if self._last is None or time.monotonic() - self._read_at > max_age_s:
+            await asyncio.to_thread(self.read_now)
+        return self._last
+
+    def last(self) -> MemoryInventory | None:
+        """The last inventory read (no I/O); None before the first read."""
+        return self._last
+
+    # -- estimates and reservations ---------------------------------------------------------
+
+    def set_estimate(self, ident: str, estimate: MemoryEstimate | None, pinned: bool) -> None:
+        if estimate is None:
+            self._estimates.pop(ident, None)
+        else:
+            self._estimates[ident] = estimate
+        self._pinned[ident] = pinned
+
+    def estimate(self, ident: str) -> MemoryEstimate | None:
+        return self._estimates.get(ident)
+
+    def reserved(self, ident: str) -> bool:
+        return ident in self._reserved
+
+    def release(self, ident: str) -> None:
+        """The instance's process stopped: its memory no longer counts."""
+        self._reserved.discard(ident)
+
+    def forget(self, ident: str) -> None:
+        self.release(ident)
+        self._estimates.pop(ident, None)
+        self._pinned.pop(ident, None)
+
+    def room(self) -> Room | None:
+        """Room for one more model (None: no budget, or no inventory read yet). No I/O."""
+        inventory = self._last
+        if inventory is None:
+            return None
+        pools: list[int | None] = [None, *(d.index for d in inventory.devices)]
+        best: Room | None = None
+        for pool in pools:
+            held = pinned = 0
+            for ident in self._reserved:
+                estimate = self._estimates.get(ident)
+                if estimate is not None and estimate.device == pool:
+                    held += estimate.total
+                    pinned += estimate.total if self._pinned.get(ident) else 0
+            budget = inventory.budget(pool)
+            room = Room(max(budget - held, 0), max(budget - pinned, 0))
+            if best is None or room.reclaimable > best.reclaimable:
+                best = room
+        return best
+
+    # -- admission --------------------------------------------------------------------------
+
+    async def admit(
+        self, ident: str, estimate: MemoryEstimate, running: RunningReader, evict: Evict
+    ) -> None:
+        """Reserve ``estimate`` for ``ident``, evicting what ``plan_admission`` names (idle,
+        unpinned, least recently used first) through ``evict``. Returns at once when no budget
+        is enforced or ``ident`` is already admitted. Raises InsufficientMemory saying what
+        holds the memory."""
+        if self._read is None or ident in self._reserved:
+            return
+        async with self._lock:
+            self._estimates[ident] = estimate
+            for _attempt in range(_ATTEMPTS):
+                inventory = await self.inventory(max_age_s=0.0)
+                assert inventory is not None
+                try:
+                    budget = inventory.budget(estimate.device)
+                    total = inventory.total(estimate.device)
+                except KeyError as exc:
+                    raise InsufficientMemory(f"cannot start {ident}: {exc.args[0]}") from None
+                decision = plan_admission(
+                    estimate,
+                    budget,
+                    running(ident),
+                    total_bytes=total,
+                    reserve_bytes=inventory.reserve_bytes,
+                )
+                if not decision.admit:
+                    raise InsufficientMemory(f"cannot start {ident}: {decision.reason}")
+                if not decision.evict:
+                    self._reserved.add(ident)
+                    return
+                for victim in decision.evict:
+                    await evict(victim)
+            raise InsufficientMemory(f"cannot start {ident}: instances to evict became busy")
