@@ -17,7 +17,7 @@ The gateway renders them in OpenAI's shape, the management API as JSON, the CLI 
     ├── CatalogError           discovery or metadata failure               500
     │   └── GGUFError          a file that is not a readable GGUF
     ├── EngineError            cannot build or run an engine's command      400
-    │   ├── BinaryNotFound
+    │   ├── BinaryNotFound     the server program is not installed          503
     │   └── DuplicateFlag
     ├── FleetError             an instance cannot be started/stopped        503
     │   ├── NoFreePort
@@ -126,6 +126,11 @@ class EngineError(ModelyardError):
 
 
 class BinaryNotFound(EngineError):
+    """The engine's server program is not installed: the request was fine, this machine
+    cannot serve it (so 503, not the 400 of a bad argument)."""
+
+    status = 503
+    openai_type = "server_error"
     code = "binary_not_found"
 
 

@@ -88,8 +88,7 @@ def build_services(settings: Settings) -> Services:
     leases = Leases(settings.gateway.queue_size, settings.gateway.retry_after_s)
     upstream = UpstreamPool(settings.gateway.timeouts.connect_s)
     memory = MemoryBudget(lambda: read_inventory(settings.memory))
-    inventory = memory.read_now()
-    gpus = len(inventory.devices) if inventory is not None else 0
+    gpus = len(memory.read_now().devices)
     engines = EngineRegistry(
         {
             "llamacpp": LlamaCppEngine(

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from tests.gateway.harness import fake_model, gateway_settings, running
+from tests.support.ggufs import write_gguf
 from tests.support.processes import wait_for
 
 CHAT: dict[str, Any] = {"model": "fake", "messages": [{"role": "user", "content": "hi"}]}
@@ -187,6 +188,25 @@ async def test_never_ready_without_fallback_is_a_503_from_the_fleet(tmp_path: Pa
         reply = await client.post("/v1/chat/completions", json={**body, "stream": False})
         assert reply.status_code == 503
         assert reply.json()["error"]["code"] == "start_failed"
+
+
+async def test_a_missing_engine_binary_on_demand_is_a_503_naming_it(tmp_path: Path) -> None:
+    """Regression: an on-demand start without llama-server answered 400 "invalid request",
+    blaming the client for what this machine lacks."""
+    gguf = tmp_path / "tiny.gguf"
+    write_gguf(gguf, name="Tiny")
+    missing = tmp_path / "no-such" / "llama-server"
+    settings = gateway_settings(
+        tmp_path,
+        curated=[{"id": "tiny", "engine": "llamacpp", "path": str(gguf)}],
+        llamacpp={"binary": str(missing)},
+    )
+    async with running(settings) as gw, httpx.AsyncClient(base_url=gw.url, timeout=20) as client:
+        reply = await client.post("/v1/chat/completions", json={**CHAT, "model": "tiny"})
+    assert reply.status_code == 503
+    error = reply.json()["error"]
+    assert error["code"] == "binary_not_found"
+    assert str(missing) in error["message"]
 
 
 async def test_fifty_concurrent_requests_to_a_cold_model_start_it_once(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from modelyard.api.state import AdminCaller, FiguresDep, FleetDep, ServicesDep
 from modelyard.fleet.instance import InstanceView
-from modelyard.fleet.memory import MemoryInventory, read_inventory
+from modelyard.fleet.memory import MemoryInventory
 from modelyard.profiles.deployment import hardware_of
 
 router = APIRouter(prefix="/api/models", tags=["figures"])
@@ -145,7 +145,7 @@ def devices_out(inventory: MemoryInventory, servers: list[ServerOut]) -> list[De
 async def servers(fleet: FleetDep, services: ServicesDep, _: AdminCaller) -> ServersOut:
     """Every instance's server, ready or not, and the memory pools they use."""
     out = [server_out(v) for v in fleet.instances()]
-    inventory = await asyncio.to_thread(read_inventory, services.settings.memory)
+    inventory = await fleet.memory.inventory()
     return ServersOut(
         total=len(out),
         ready=sum(1 for s in out if s.ready),
@@ -204,8 +204,9 @@ class DeploymentOut(BaseModel):
 async def deployment(services: ServicesDep, _: AdminCaller) -> DeploymentOut:
     """What the hardware suggests, with the config's and the active profile's overrides."""
 
+    inventory = await services.fleet.memory.inventory()
+
     def resolve() -> DeploymentOut:
-        inventory = read_inventory(services.settings.memory)
         hardware = hardware_of(
             inventory.ram_total_bytes,
             [d.total_bytes for d in inventory.devices],

@@ -41,10 +41,12 @@ class Room:
 
 
 class MemoryBudget:
-    """See the module docstring. ``read`` None: no budget, everything is admitted."""
+    """See the module docstring. With ``enforce`` false every instance is admitted (the
+    inventory is still read for whoever asks)."""
 
-    def __init__(self, read: InventoryReader | None) -> None:
+    def __init__(self, read: InventoryReader, *, enforce: bool = True) -> None:
         self._read = read
+        self._enforce = enforce
         self._last: MemoryInventory | None = None
         self._read_at = 0.0
         self._estimates: dict[str, MemoryEstimate] = {}
@@ -54,24 +56,22 @@ class MemoryBudget:
 
     @property
     def enforced(self) -> bool:
-        return self._read is not None
+        return self._enforce
 
     # -- the inventory ----------------------------------------------------------------------
 
-    def read_now(self) -> MemoryInventory | None:
-        """Read the inventory (blocking: NVML, /proc) and keep it. None without a reader."""
-        if self._read is None:
-            return None
-        self._last, self._read_at = self._read(), time.monotonic()
-        return self._last
+    def read_now(self) -> MemoryInventory:
+        """Read the inventory (blocking: NVML, /proc) and keep it."""
+        inventory = self._read()
+        self._last, self._read_at = inventory, time.monotonic()
+        return inventory
 
-    async def inventory(self, max_age_s: float = _MAX_AGE_S) -> MemoryInventory | None:
+    async def inventory(self, max_age_s: float = _MAX_AGE_S) -> MemoryInventory:
         """The inventory, read again in a worker thread when older than ``max_age_s``."""
-        if self._read is None:
-            return None
-        if self._last is None or time.monotonic() - self._read_at > max_age_s:
-            await asyncio.to_thread(self.read_now)
-        return self._last
+        last = self._last
+        if last is None or time.monotonic() - self._read_at > max_age_s:
+            last = await asyncio.to_thread(self.read_now)
+        return last
 
     def last(self) -> MemoryInventory | None:
         """The last inventory read (no I/O); None before the first read."""
@@ -102,7 +102,7 @@ class MemoryBudget:
         self._pinned.pop(ident, None)
 
     def room(self) -> Room | None:
-        """Room for one more model (None: no budget, or no inventory read yet). No I/O."""
+        """Room for one more model (None: no inventory read yet). No I/O."""
         inventory = self._last
         if inventory is None:
             return None
@@ -130,13 +130,12 @@ class MemoryBudget:
         unpinned, least recently used first) through ``evict``. Returns at once when no budget
         is enforced or ``ident`` is already admitted. Raises InsufficientMemory saying what
         holds the memory."""
-        if self._read is None or ident in self._reserved:
+        if not self._enforce or ident in self._reserved:
             return
         async with self._lock:
             self._estimates[ident] = estimate
             for _attempt in range(_ATTEMPTS):
                 inventory = await self.inventory(max_age_s=0.0)
-                assert inventory is not None
                 try:
                     budget = inventory.budget(estimate.device)
                     total = inventory.total(estimate.device)

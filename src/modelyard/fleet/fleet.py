@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -47,7 +48,7 @@ from modelyard.fleet.idle import IdleUnloader
 from modelyard.fleet.instance import InstanceConfig, InstanceState, InstanceView, clean_config
 from modelyard.fleet.leases import Leases
 from modelyard.fleet.logs import log_path, read_tail
-from modelyard.fleet.memory import MemoryLedger
+from modelyard.fleet.memory import MemoryLedger, read_inventory
 from modelyard.fleet.ports import HOST
 from modelyard.fleet.process import ProcessStatus, State
 from modelyard.fleet.specs import ModelLookup, Specs
@@ -104,7 +105,10 @@ class Fleet:
         self._started = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self.leases = leases or Leases(settings.gateway.queue_size, settings.gateway.retry_after_s)
-        self.memory = memory or MemoryBudget(inventory)
+        if memory is None:
+            read = inventory or functools.partial(read_inventory, settings.memory)
+            memory = MemoryBudget(read, enforce=inventory is not None)
+        self.memory = memory
         self.configs = InstanceConfigs(settings, store, self._config_changed)
         self._specs = Specs(engines, model_lookup)
         self._parts = Parts(

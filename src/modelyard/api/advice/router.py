@@ -21,7 +21,6 @@ from modelyard.api.advice.protocol import (
     RoleOut,
 )
 from modelyard.api.state import AdminCaller, AnyCaller, ServicesDep
-from modelyard.fleet.memory import read_inventory
 
 router = APIRouter(tags=["advice"])
 
@@ -40,7 +39,7 @@ async def check_compatibility(
     """Would one more instance of the model at this context fit now, and if not, which idle
     instances would have to stop. 404 for an unknown model."""
     model = await asyncio.to_thread(services.catalog.get, body.model)
-    inventory = await asyncio.to_thread(read_inventory, services.settings.memory)
+    inventory = await services.fleet.memory.inventory()
     views = services.fleet.instances()
     return serving.compatibility(services, model, body.ctx, views, inventory)
 
