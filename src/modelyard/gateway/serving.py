@@ -235,6 +235,7 @@ class Gateway:
             self._snapshot = None
 
     def _read_catalog(self) -> tuple[dict[str, Model], int | None]:
+        self._catalog.reload()  # what another process (the CLI) changed since
         models = {m.id: m for m in self._catalog.models()}
         try:
             inventory = read_inventory(self._settings.memory)
