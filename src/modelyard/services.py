@@ -42,7 +42,8 @@ def build_services(settings: Settings) -> Services:
     """Open the store (migrating it) and build the services over it."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store.open(settings.db_path)
-    catalog = Catalog(settings, store)
+    events = EventBus()
+    catalog = Catalog(settings, store, events)
     ledger = MemoryLedger(store)
     ledger.load()
     gpus = len(read_inventory(settings.memory).devices)
@@ -62,7 +63,6 @@ def build_services(settings: Settings) -> Services:
         inventory=lambda: read_inventory(settings.memory),
         ledger=ledger,
     )
-    events = EventBus()
     fleet.add_listener(fleet_events_to_bus(events))
     presets = Presets(store)
     figures = Figures(settings, store)
