@@ -118,9 +118,9 @@ class Catalog:
         self._events = events
         self._snapshot: CatalogSnapshot | None = None
         self._listeners: list[Listener] = []
-        # Reentrant: a listener may read the catalog, or change it, from inside an announcement.
+        # Orders the swaps, and the first load. Reentrant: a listener may read or change the
+        # catalog from inside an announcement, and load's scan swaps.
         self._swap = threading.RLock()
-        self._loading = threading.Lock()
         self._loaded = False
 
     # -- the snapshot -----------------------------------------------------------------------
@@ -146,11 +146,12 @@ class Catalog:
         yet). Blocks on the disk: from the event loop, call it once at start in a thread.
         Later calls return the current snapshot without I/O.
         """
-        with self._loading:
-            if not self._loaded:
-                if tables.last_scan(self._store) is None:
-                    self.rescan()
-                self._loaded = True
+        if not self._loaded:
+            with self._swap:
+                if not self._loaded:
+                    if tables.last_scan(self._store) is None:
+                        self.rescan()
+                    self._loaded = True
         return self.snapshot()
 
     def reload(self) -> bool:
