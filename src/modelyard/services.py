@@ -9,9 +9,11 @@ shared backend pool last.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from modelyard.catalog.catalog import Catalog
+from modelyard.catalog.snapshot import CatalogSnapshot
 from modelyard.engines.command import CommandEngine
 from modelyard.engines.llamacpp import LlamaCppEngine
 from modelyard.engines.registry import EngineRegistry, curated_commands
@@ -44,9 +46,17 @@ class Services:
     profiles: ProfileService
     gateway: Gateway  # async: start() after the fleet, aclose() before it
     upstream: UpstreamPool  # the one pool to backends: the gateway's and the health checks'
+    _unlisten: Callable[[], None] | None = None
 
     async def start(self) -> None:
         """Run everything, in order; on a failure what was started is stopped again."""
+        await asyncio.to_thread(self.catalog.load)  # the first snapshot, off the loop
+        loop = asyncio.get_running_loop()
+
+        def changed(snapshot: CatalogSnapshot) -> None:  # in the changing thread: hop over
+            loop.call_soon_threadsafe(self._catalog_changed, snapshot)
+
+        self._unlisten = self.catalog.add_listener(changed)
         await self.figures.start()
         try:
             await self.fleet.start()
@@ -64,8 +74,16 @@ class Services:
             await self.upstream.aclose()
             raise
 
+    def _catalog_changed(self, snapshot: CatalogSnapshot) -> None:
+        """On the loop: the catalog swapped its snapshot (a rescan, an override, a reload)."""
+        self.gateway.catalog_changed(snapshot)
+        self.fleet.refresh_estimates()
+
     async def aclose(self) -> None:
         """Stop everything ``start`` started, in reverse order."""
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         try:
             await self.gateway.aclose()
             await self.fleet.aclose()
@@ -82,7 +100,7 @@ def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store.open(settings.db_path)
     events = EventBus()
-    catalog = Catalog(settings, store)
+    catalog = Catalog(settings, store, events)
     ledger = MemoryLedger(store)
     ledger.load()
     leases = Leases(settings.gateway.queue_size, settings.gateway.retry_after_s)

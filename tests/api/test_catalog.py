@@ -87,3 +87,26 @@ async def test_two_concurrent_override_changes_both_land(api: Api) -> None:
         "thinking": True,
         "display_name": "A",
     }
+
+
+async def test_one_override_change_is_one_catalog_changed_event(api: Api) -> None:
+    """Regression: the routes published catalog.changed beside the catalog's own, so one
+    change reached the dashboard twice; a change that changes nothing now says nothing."""
+    async with api.services.events.subscribe() as sub:
+        expect(await api.client.put("/api/models/beta/tier", json={"tier": "powerful"}), 200)
+        expect(await api.client.put("/api/models/beta/tier", json={"tier": "powerful"}), 200)
+        expect(await api.client.delete("/api/models/beta/overrides/tier"), 200)
+        exported = expect(await api.client.post("/api/models/export"), 200)
+        exported["overrides"] = {"beta": {"display_name": "Bee"}}
+        expect(await api.client.post("/api/models/import", json=exported), 200)
+        events = []
+        while (event := await sub.get(within_s=0.2)) is not None:
+            events.append(event)
+    changed = [e.data for e in events if e.kind == "catalog.changed"]
+    assert [(d["cause"], d.get("set"), d.get("cleared")) for d in changed] == [
+        ("override", ["tier"], None),
+        ("override", None, "tier"),
+        ("import", None, None),
+    ]
+    versions = [d["version"] for d in changed]
+    assert versions == sorted(versions) and versions[-1] == api.services.catalog.snapshot().version

@@ -237,6 +237,7 @@ def test_ollama_ids_come_from_name_and_tag(open_catalog: OpenCatalog, tmp_path: 
         store, "qwen2.5-coder", "14b-instruct-q4_K_M", small(size_label="14B"), namespace="someone"
     )
     catalog = open_catalog(ollama_models=store)
+    catalog.load()
 
     assert sorted(by_id(catalog)) == ["llama3.2-3b", "someone-qwen2.5-coder-14b-instruct-q4_k_m"]
 
@@ -247,7 +248,7 @@ def test_overrides_survive_rescans_and_restarts(open_catalog: OpenCatalog, tmp_p
     path = folder / "tiny-1b-q4_k_m.gguf"
     small()(path)
     catalog = open_catalog([folder])
-    assert catalog.get("tiny-1b-q4_k_m").tier == "fast"
+    assert catalog.load().get("tiny-1b-q4_k_m").tier == "fast"
 
     changed = catalog.set_overrides(
         "tiny-1b-q4_k_m",
@@ -290,6 +291,7 @@ def test_thinking_override_moves_the_automatic_tier(
     folder.mkdir()
     small()(folder / "tiny-1b-q4_k_m.gguf")
     catalog = open_catalog([folder])
+    catalog.load()
 
     thinking = catalog.set_overrides("tiny-1b-q4_k_m", actor="test", thinking=True)
 
@@ -314,6 +316,7 @@ def test_bad_override_names_the_field(
     folder.mkdir()
     small()(folder / "tiny-1b-q4_k_m.gguf")
     catalog = open_catalog([folder])
+    catalog.load()
 
     with pytest.raises(ValidationFailed) as caught:
         catalog.set_overrides("tiny-1b-q4_k_m", actor="test", **changes)
@@ -328,6 +331,7 @@ def test_unknown_id_suggests_close_names(open_catalog: OpenCatalog, tmp_path: Pa
     folder.mkdir()
     small()(folder / "tiny-1b-q4_k_m.gguf")
     catalog = open_catalog([folder])
+    catalog.load()
 
     with pytest.raises(ModelNotFound, match="did you mean tiny-1b-q4_k_m"):
         catalog.get("tiny-1b-q4_k")
@@ -375,6 +379,7 @@ def test_export_import_round_trip_and_a_bad_import_changes_nothing(
     folder.mkdir()
     small()(folder / "tiny-1b-q4_k_m.gguf")
     catalog = open_catalog([folder], curated=[CURATED])
+    catalog.load()
     catalog.set_overrides("tiny-1b-q4_k_m", actor="test", tier="balanced", roles={"code": 80})
     exported = catalog.export()
     assert exported["overrides"] == {"tiny-1b-q4_k_m": {"tier": "balanced", "roles": {"code": 80}}}
@@ -501,8 +506,15 @@ def test_extra_paths_are_remembered_until_forgotten(
     assert catalog.rescan().removed == ("tiny-1b-q4_k_m",)
 
 
-def test_models_scans_a_catalog_never_scanned(open_catalog: OpenCatalog, tmp_path: Path) -> None:
+def test_load_scans_a_catalog_never_scanned_and_reads_do_not(
+    open_catalog: OpenCatalog, tmp_path: Path
+) -> None:
+    """Reads never scan (a scan on the event loop stalled every request); ``load`` does,
+    once, when the store holds no scan yet."""
     hf_file(tmp_path / "hf", "org/Tiny-GGUF", "tiny-1b-q4_k_m.gguf", small())
     catalog = open_catalog(hf_cache=tmp_path / "hf")
 
+    assert catalog.models() == []
+    assert list(catalog.load()) == ["tiny-1b-q4_k_m"]
     assert [m.id for m in catalog.models()] == ["tiny-1b-q4_k_m"]
+    assert catalog.load() is catalog.snapshot()

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 from pydantic import BaseModel
 
-from modelyard.api.state import AdminCaller, CatalogDep, EventsDep
+from modelyard.api.state import AdminCaller, CatalogDep
 
 router = APIRouter(prefix="/api/models", tags=["backup"])
 
@@ -39,14 +39,13 @@ async def export(catalog: CatalogDep, _: AdminCaller) -> ExportOut:
 @router.post("/import", response_model=ImportOut)
 async def import_(
     catalog: CatalogDep,
-    bus: EventsDep,
     caller: AdminCaller,
     body: Annotated[dict[str, Any], Body()],
 ) -> ImportOut:
     """Replace every override and imported curated entry with the document's. Everything is
-    checked first: a bad document is refused (400 naming what is wrong) and changes nothing."""
+    checked first: a bad document is refused (400 naming what is wrong) and changes nothing.
+    The catalog publishes ``catalog.changed`` when anything changed."""
     await asyncio.to_thread(catalog.import_, body, actor=caller.name)
-    bus.publish("catalog.changed", {"imported": True})
     overrides = body.get("overrides")
     curated = body.get("curated")
     return ImportOut(

@@ -7,7 +7,8 @@
     DELETE /api/models/{id}/overrides/{field}
 
 Overrides are merged field by field inside one BEGIN IMMEDIATE transaction, so two changes to
-one model at once both land. The logic lives in ``Catalog``; these routes only translate.
+one model at once both land. The logic lives in ``Catalog``, which also publishes
+``catalog.changed`` for each change; these routes only translate.
 """
 
 from __future__ import annotations
@@ -164,34 +165,34 @@ def _progress(bus: EventBus) -> Callable[[ScanProgress], None]:
     return report
 
 
-async def _set(catalog: CatalogDep, bus: EventBus, model_id: str, **fields: Any) -> ModelOut:
+async def _set(catalog: CatalogDep, model_id: str, **fields: Any) -> ModelOut:
+    """Set overrides; the catalog announces the change (``catalog.changed``) itself."""
     model = await asyncio.to_thread(lambda: catalog.set_overrides(model_id, **fields))
-    bus.publish("catalog.changed", {"model_id": model_id, "set": sorted(fields)})
     return model_out(model)
 
 
 @router.put("/{model_id}/tier", response_model=ModelOut)
 async def set_tier(
-    model_id: str, body: TierBody, catalog: CatalogDep, bus: EventsDep, caller: AdminCaller
+    model_id: str, body: TierBody, catalog: CatalogDep, caller: AdminCaller
 ) -> ModelOut:
     """Pin the model's tier (``null`` goes back to the automatic tier)."""
-    return await _set(catalog, bus, model_id, actor=caller.name, tier=body.tier)
+    return await _set(catalog, model_id, actor=caller.name, tier=body.tier)
 
 
 @router.put("/{model_id}/thinking", response_model=ModelOut)
 async def set_thinking(
-    model_id: str, body: ThinkingBody, catalog: CatalogDep, bus: EventsDep, caller: AdminCaller
+    model_id: str, body: ThinkingBody, catalog: CatalogDep, caller: AdminCaller
 ) -> ModelOut:
     """Say whether the model thinks (``null`` goes back to detection)."""
-    return await _set(catalog, bus, model_id, actor=caller.name, thinking=body.thinking)
+    return await _set(catalog, model_id, actor=caller.name, thinking=body.thinking)
 
 
 @router.put("/{model_id}/enabled", response_model=ModelOut)
 async def set_enabled(
-    model_id: str, body: EnabledBody, catalog: CatalogDep, bus: EventsDep, caller: AdminCaller
+    model_id: str, body: EnabledBody, catalog: CatalogDep, caller: AdminCaller
 ) -> ModelOut:
     """Enable or disable the model for routing."""
-    return await _set(catalog, bus, model_id, actor=caller.name, enabled=body.enabled)
+    return await _set(catalog, model_id, actor=caller.name, enabled=body.enabled)
 
 
 @router.put("/{model_id}/display_name", response_model=ModelOut)
@@ -199,27 +200,25 @@ async def set_display_name(
     model_id: str,
     body: DisplayNameBody,
     catalog: CatalogDep,
-    bus: EventsDep,
     caller: AdminCaller,
 ) -> ModelOut:
     """The name shown and accepted for the model (``null`` clears it)."""
-    return await _set(catalog, bus, model_id, actor=caller.name, display_name=body.display_name)
+    return await _set(catalog, model_id, actor=caller.name, display_name=body.display_name)
 
 
 @router.put("/{model_id}/roles", response_model=ModelOut)
 async def set_roles(
-    model_id: str, body: RolesBody, catalog: CatalogDep, bus: EventsDep, caller: AdminCaller
+    model_id: str, body: RolesBody, catalog: CatalogDep, caller: AdminCaller
 ) -> ModelOut:
     """Set the overridden roles (``{"code": 80}``, priority 0-100), laid over the discovered
     ones; ``null`` clears them."""
-    return await _set(catalog, bus, model_id, actor=caller.name, roles=body.roles)
+    return await _set(catalog, model_id, actor=caller.name, roles=body.roles)
 
 
 @router.delete("/{model_id}/overrides/{field}", response_model=ModelOut)
 async def clear_override(
-    model_id: str, field: OverrideField, catalog: CatalogDep, bus: EventsDep, caller: AdminCaller
+    model_id: str, field: OverrideField, catalog: CatalogDep, caller: AdminCaller
 ) -> ModelOut:
     """Forget one overridden field."""
     model = await asyncio.to_thread(catalog.clear_override, model_id, field, actor=caller.name)
-    bus.publish("catalog.changed", {"model_id": model_id, "cleared": field})
     return model_out(model)

@@ -1,6 +1,7 @@
 """The catalog: every model modelyard knows, discovered or curated, with the user's overrides.
 
-State lives in the store, so several processes (the server, the CLI) see one catalog:
+State lives in the store (``modelyard.store.catalog``), so several processes (the server,
+the CLI) see one catalog:
 
 - ``catalog``: the discovered records (and curated ones, for reporting changes) of the last
   scan that changed anything, before overrides;
@@ -10,6 +11,8 @@ State lives in the store, so several processes (the server, the CLI) see one cat
 - ``catalog_folders``: folders named to ``rescan``, scanned again on every later scan;
 - ``curated``: curated entries that came in through ``import_`` (config ones live in YAML).
 
+Readers get one immutable ``CatalogSnapshot`` built from those tables (see ``Catalog``).
+
 A rescan whose inputs (every file found, with its identity, size and times; the curated
 entries; the thresholds) hash to the last fingerprint stops after one stat per file and writes
 nothing. Otherwise headers are read only for files the cache does not hold, and every write of
@@ -18,14 +21,15 @@ the scan lands in one transaction.
 
 from __future__ import annotations
 
-import difflib
 import json
+import logging
 import sqlite3
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from modelyard.catalog.build import curated_model, discovered_model, unit_slug
 from modelyard.catalog.discovery_cache import DiscoveryCache
@@ -33,7 +37,6 @@ from modelyard.catalog.grouping import HeaderOrError, PhysicalFile, build_units,
 from modelyard.catalog.ids import IdRequest, assign_ids, previous_ids
 from modelyard.catalog.model import Model, Overrides
 from modelyard.catalog.overrides import (
-    apply_overrides,
     check_bool,
     check_display_name,
     check_field,
@@ -46,21 +49,36 @@ from modelyard.catalog.scanning import (
     ProgressCallback,
     ScanProgress,
     ScanReport,
-    StoredRow,
     diff,
     discover,
     fingerprint,
     read_headers,
 )
+from modelyard.catalog.snapshot import CatalogSnapshot, assemble
 from modelyard.catalog.transfer import export_document, parse_document
-from modelyard.errors import ConfigError, ModelNotFound, ValidationFailed
+from modelyard.errors import ConfigError, ValidationFailed
+from modelyard.events import EventBus
 from modelyard.settings import CuratedModel, Settings, Tier
 from modelyard.store import Store
+from modelyard.store import catalog as tables
+from modelyard.store.catalog import CatalogRow, JsonTable, ScanSummary
 from modelyard.store.db import now_iso
 
-__all__ = ["UNSET", "Catalog", "ProgressCallback", "ScanProgress", "ScanReport"]
+__all__ = [
+    "UNSET",
+    "Catalog",
+    "CatalogSnapshot",
+    "Listener",
+    "ProgressCallback",
+    "ScanProgress",
+    "ScanReport",
+]
+
+logger = logging.getLogger(__name__)
 
 _KEPT_SCANS = 100
+
+Listener = Callable[[CatalogSnapshot], None]
 
 
 class _Unset:
@@ -76,14 +94,120 @@ UNSET: Any = _Unset()
 class Catalog:
     """Every model modelyard knows. Cheap to build; nothing is read until it is asked for.
 
-    Safe to use from one thread at a time (the store serialises access); several processes
-    may share one database: each write is one transaction, and readers always load the
-    latest committed state.
+    Reads (``snapshot``, ``models``, ``get``, ``curated``) answer from one immutable
+    ``CatalogSnapshot``. The first read builds it from the store, blocking the caller's thread
+    (a caller on the event loop runs ``load`` once, in a thread, at start); later reads do no
+    I/O. No read scans, except ``load`` on a catalog that was never scanned.
+
+    Each change made through this object (a rescan that changed anything, ``set_overrides``,
+    ``clear_override``, ``import_``) rebuilds the snapshot from the store and swaps it in;
+    ``reload`` does the same for changes another process made (the CLI beside a server). A
+    swap to different content is announced in the thread that made it (a worker thread when
+    called through ``asyncio.to_thread``): first a ``catalog.changed`` event on ``events``,
+    ``{"version": N, "cause": "rescan" | "override" | "import" | "reload", ...}``, then each
+    listener added with ``add_listener``. The first build is not announced.
+
+    Safe from several threads at once: the store serialises writes and one lock orders the
+    swaps, so versions follow the changes. Several processes may share one database: each
+    write is one transaction.
     """
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, events: EventBus | None = None) -> None:
         self._settings = settings
         self._store = store
+        self._events = events
+        self._snapshot: CatalogSnapshot | None = None
+        self._listeners: list[Listener] = []
+        # Orders the swaps, and the first load. Reentrant: a listener may read or change the
+        # catalog from inside an announcement, and load's scan swaps.
+        self._swap = threading.RLock()
+        self._loaded = False
+
+    # -- the snapshot -----------------------------------------------------------------------
+
+    def snapshot(self) -> CatalogSnapshot:
+        """The current snapshot. The first call builds it from the store (blocking this
+        thread); later calls do no I/O. Never scans: see ``load``. Raises ConfigError when
+        config names one curated id twice."""
+        current = self._snapshot
+        if current is not None:
+            return current
+        with self._swap:
+            if self._snapshot is None:
+                self._snapshot = self._read_snapshot(version=1)
+            return self._snapshot
+
+    def load(self) -> CatalogSnapshot:
+        """Make the catalog ready to read and return the snapshot.
+
+        The one read that may scan: when the store holds no scan at all (a new data folder),
+        this runs ``rescan()`` first, which reads every model header and writes the bundled
+        default model when it is enabled. Otherwise it only builds the snapshot (if not built
+        yet). Blocks on the disk: from the event loop, call it once at start in a thread.
+        Later calls return the current snapshot without I/O.
+        """
+        if not self._loaded:
+            with self._swap:
+                if not self._loaded:
+                    if tables.last_scan(self._store) is None:
+                        self.rescan()
+                    self._loaded = True
+        return self.snapshot()
+
+    def reload(self) -> bool:
+        """Read the store again, for changes another process made, and swap the snapshot in
+        (announcing it, cause ``reload``) when its content differs. Returns whether it did
+        (False too when no snapshot was built yet: one is built now). Blocks on the store."""
+        return self._refresh("reload")
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(snapshot)`` after each announced swap, after the ``catalog.changed``
+        event, in the thread that made the change: often a worker thread of
+        ``asyncio.to_thread``, so a listener that belongs to the event loop hops there itself
+        (``loop.call_soon_threadsafe``). It runs under the swap lock, so it must return
+        quickly and must not wait on another thread that uses this catalog; an exception it
+        raises is logged and the other listeners still run. Returns the function that
+        removes it."""
+        with self._swap:
+            self._listeners.append(listener)
+
+        def remove() -> None:
+            with self._swap:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return remove
+
+    def _refresh(self, cause: str, **details: Any) -> bool:
+        """Rebuild from the store; swap in and announce when the content differs."""
+        with self._swap:
+            old = self._snapshot
+            new = self._read_snapshot(version=1 if old is None else old.version + 1)
+            if old is not None and new.same_content(old):
+                return False
+            self._snapshot = new
+            if old is None:
+                return False
+            self._announce(new, {"cause": cause, **details})
+            return True
+
+    def _announce(self, snapshot: CatalogSnapshot, details: dict[str, Any]) -> None:
+        if self._events is not None:
+            self._events.publish("catalog.changed", {"version": snapshot.version, **details})
+        for listener in list(self._listeners):
+            try:
+                listener(snapshot)
+            except Exception:
+                logger.exception("catalog listener failed")
+
+    def _read_snapshot(self, *, version: int) -> CatalogSnapshot:
+        curated = self._stored_curated()
+        discovered = [
+            Model.from_dict(json.loads(data)) for data in tables.discovered_records(self._store)
+        ]
+        overrides = self._stored_overrides()
+        models = assemble(discovered, curated, overrides, self._settings.tiers)
+        return CatalogSnapshot(models, curated, version=version)
 
     # -- scanning -------------------------------------------------------------------------
 
@@ -96,6 +220,8 @@ class Catalog:
         scans. Raises ValidationFailed for an extra path that does not exist; a broken file or
         a corrupt cache entry never stops the scan (it is listed with ``error``, or reported
         in ``warnings``). ``progress`` is called from this thread as files are found and read.
+        A scan that wrote anything rebuilds the snapshot (announced as cause ``rescan`` when
+        it differs); one whose inputs are unchanged reads nothing more.
         """
         started = time.perf_counter()
         self._remember_folders(extra_paths)
@@ -104,13 +230,13 @@ class Catalog:
         warnings = tuple(w for scan in scans for w in scan.warnings)
         if progress is not None:
             progress(ScanProgress(len(found), 0, 0))
-        curated = self.curated()
+        curated = self._stored_curated()
         digest = fingerprint(self._settings, found, curated)
-        last = self._last_scan()
-        if last is not None and last[0] == digest:
+        last = tables.last_scan(self._store)
+        if last is not None and last.fingerprint == digest:
             return ScanReport(
-                models=last[1],
-                errors=last[2],
+                models=last.models,
+                errors=last.errors,
                 files=len(found),
                 warnings=warnings,
                 unchanged_inputs=True,
@@ -120,8 +246,9 @@ class Catalog:
         files = merge_paths(found)
         max_bytes = self._settings.discovery.max_header_bytes
         headers, read = read_headers(files, cache, max_bytes, progress, len(found))
-        models = self._build(files, headers, curated)
-        plan = diff(self._stored_rows(), models)
+        stored = tables.catalog_rows(self._store)
+        models = self._build(files, headers, curated, stored)
+        plan = diff(stored, models)
         errors = sum(1 for model, _ in models if model.error is not None)
         report = ScanReport(
             added=plan.added,
@@ -134,6 +261,9 @@ class Catalog:
             warnings=warnings,
         )
         self._write(cache, plan, digest, report)
+        self._refresh(
+            "rescan", added=list(plan.added), removed=list(plan.deletes), changed=list(plan.changed)
+        )
         return replace(report, duration_s=time.perf_counter() - started)
 
     def _build(
@@ -141,14 +271,14 @@ class Catalog:
         files: list[PhysicalFile],
         headers: dict[str, HeaderOrError],
         curated: list[CuratedModel],
+        stored: dict[str, CatalogRow],
     ) -> list[tuple[Model, str | None]]:
         """Every record with the file key it is stored under (None for curated entries)."""
         units = build_units(files, headers)
         lookup = previous_ids(
-            (r[0], r[1], r[2])
-            for r in self._store.query(
-                "SELECT id, file_key, path FROM catalog WHERE file_key IS NOT NULL"
-            )
+            (model_id, row.file_key, row.path)
+            for model_id, row in stored.items()
+            if row.file_key is not None
         )
         requests = [
             IdRequest(
@@ -168,46 +298,19 @@ class Catalog:
         built += [(curated_model(entry, thresholds), None) for entry in curated]
         return built
 
-    def _stored_rows(self) -> dict[str, StoredRow]:
-        rows = self._store.query("SELECT id, file_key, path, data FROM catalog")
-        return {r[0]: StoredRow(r[1], r[2], r[3]) for r in rows}
-
-    def _last_scan(self) -> tuple[str, int, int] | None:
-        rows = self._store.query(
-            "SELECT fingerprint, models, errors FROM catalog_scans ORDER BY id DESC LIMIT 1"
-        )
-        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
-
     def _write(self, cache: DiscoveryCache, plan: Plan, digest: str, report: ScanReport) -> None:
         seen_at = now_iso()
+        summary = ScanSummary(digest, report.models, report.errors)
         with self._store.transaction() as conn:
             cache.write(conn)
-            conn.executemany("DELETE FROM catalog WHERE id = ?", ((i,) for i in plan.deletes))
-            conn.executemany(
-                "INSERT OR REPLACE INTO catalog (id, file_key, path, data, seen_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                ((i, r.file_key, r.path, r.data, seen_at) for i, r in plan.upserts.items()),
-            )
-            cursor = conn.execute(
-                "INSERT INTO catalog_scans (at, fingerprint, models, errors, report) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (
-                    seen_at,
-                    digest,
-                    report.models,
-                    report.errors,
-                    json.dumps(report.to_dict()),
-                ),
-            )
-            conn.execute(
-                "DELETE FROM catalog_scans WHERE id <= ?", ((cursor.lastrowid or 0) - _KEPT_SCANS,)
-            )
+            tables.write_records(conn, plan.deletes, plan.upserts, seen_at)
+            tables.record_scan(conn, summary, report.to_dict(), seen_at, keep=_KEPT_SCANS)
 
     # -- folders ----------------------------------------------------------------------------
 
     def folders(self) -> list[Path]:
         """Folders remembered from earlier ``rescan(extra_paths)`` calls (config ones aside)."""
-        return [Path(r[0]) for r in self._store.query("SELECT path FROM catalog_folders")]
+        return [Path(p) for p in tables.folders(self._store)]
 
     def _remember_folders(self, paths: Iterable[Path]) -> None:
         wanted: list[str] = []
@@ -221,10 +324,7 @@ class Catalog:
         if not new:
             return
         with self._store.transaction() as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO catalog_folders (path, added_at) VALUES (?, ?)",
-                ((p, now_iso()) for p in new),
-            )
+            tables.add_folders(conn, new)
             for folder in new:
                 self._store.audit(
                     conn, actor="scan", action="folder.add", target=folder, new=folder
@@ -232,72 +332,59 @@ class Catalog:
 
     def forget_folders(self, paths: Iterable[Path], *, actor: str) -> list[Path]:
         """Stop scanning remembered folders; returns those that were remembered. The next
-        rescan drops their models."""
+        rescan drops their models (the snapshot is unchanged until then)."""
         known = {str(p) for p in self.folders()}
         forgotten = [
             p for p in dict.fromkeys(str(x.expanduser().absolute()) for x in paths) if p in known
         ]
         with self._store.transaction() as conn:
             for path in forgotten:
-                conn.execute("DELETE FROM catalog_folders WHERE path = ?", (path,))
+                tables.remove_folder(conn, path)
                 self._store.audit(conn, actor=actor, action="folder.forget", target=path, old=path)
         return [Path(p) for p in forgotten]
 
     # -- reading ----------------------------------------------------------------------------
 
     def models(self) -> list[Model]:
-        """Every model, overrides applied, sorted by id. Scans first if never scanned."""
-        if self._last_scan() is None:
-            self.rescan()
-        curated = self.curated()
-        curated_ids = {c.id for c in curated}
-        thresholds = self._settings.tiers
-        overrides = self._overrides()
-        result: list[Model] = []
-        rows = self._store.query("SELECT data FROM catalog WHERE file_key IS NOT NULL")
-        for row in rows:
-            model = Model.from_dict(json.loads(row[0]))
-            if model.id in curated_ids:
-                continue  # a curated entry added since the last scan takes the id
-            ov = overrides.get(model.id, Overrides())
-            result.append(apply_overrides(model, ov, thresholds, auto_tier=model.error is None))
-        for entry in curated:
-            ov = overrides.get(entry.id, Overrides())
-            model = curated_model(entry, thresholds)
-            result.append(apply_overrides(model, ov, thresholds, auto_tier=entry.tier is None))
-        return sorted(result, key=lambda m: m.id)
+        """Every model, overrides applied, sorted by id: the snapshot's (see ``snapshot``)."""
+        return list(self.snapshot().models)
 
     def get(self, model_id: str) -> Model:
-        """One model by id. Raises ModelNotFound naming the closest ids."""
-        models = self.models()
-        for model in models:
-            if model.id == model_id:
-                return model
-        close = difflib.get_close_matches(model_id, [m.id for m in models], n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ModelNotFound(f"no model '{model_id}' in the catalog{hint}", param="model")
+        """One model by id, from the snapshot. Raises ModelNotFound naming the closest ids."""
+        return self.snapshot().get(model_id)
 
     def curated(self) -> list[CuratedModel]:
-        """Curated entries: those in config, then imported ones whose id config does not use."""
+        """Curated entries: those in config, then imported ones whose id config does not use
+        (the snapshot's)."""
+        return list(self.snapshot().curated)
+
+    def _stored_curated(self) -> list[CuratedModel]:
         from_config = list(self._settings.curated)
         ids = [c.id for c in from_config]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ConfigError(f"curated: id '{duplicates[0]}' is used twice")
-        rows = self._store.query("SELECT id, data FROM curated ORDER BY id")
-        stored = [CuratedModel.model_validate_json(r[1]) for r in rows if r[0] not in ids]
-        return from_config + stored
+        stored = tables.curated_records(self._store)
+        imported = [CuratedModel.model_validate_json(v) for k, v in stored.items() if k not in ids]
+        return from_config + imported
+
+    def _require(self, model_id: str) -> None:
+        """ModelNotFound unless the store holds ``model_id``: the snapshot is asked first, and
+        read again on a miss (another process may have added the model since)."""
+        if model_id not in self.snapshot():
+            self.reload()
+            self.get(model_id)
 
     # -- overrides --------------------------------------------------------------------------
 
     def overrides_for(self, model_id: str) -> Overrides:
-        """What the user set for one id (empty when nothing); the id need not be present."""
-        rows = self._store.query("SELECT data FROM overrides WHERE model_id = ?", (model_id,))
-        return overrides_from_dict(json.loads(rows[0][0]), model_id) if rows else Overrides()
+        """What the user set for one id (empty when nothing), read from the store; the id need
+        not be present."""
+        data = tables.overrides_of(self._store, model_id)
+        return Overrides() if data is None else overrides_from_dict(data, model_id)
 
-    def _overrides(self) -> dict[str, Overrides]:
-        rows = self._store.query("SELECT model_id, data FROM overrides")
-        return {r[0]: overrides_from_dict(json.loads(r[1]), r[0]) for r in rows}
+    def _stored_overrides(self) -> dict[str, Overrides]:
+        return {k: overrides_from_dict(v, k) for k, v in tables.overrides(self._store).items()}
 
     def set_overrides(
         self,
@@ -312,8 +399,9 @@ class Catalog:
     ) -> Model:
         """Set the given fields (None clears one; UNSET leaves it). ``roles`` replaces the
         overridden roles. Raises ModelNotFound, or ValidationFailed naming the field. The change
-        and its audit entry land together; setting what is already set writes nothing."""
-        self.get(model_id)
+        and its audit entry land together; setting what is already set writes nothing. A change
+        is announced as cause ``override`` with ``model_id`` and ``set`` (the fields given)."""
+        self._require(model_id)
         changes: dict[str, Any] = {}
         if tier is not UNSET:
             changes["tier"] = None if tier is None else check_tier(tier)
@@ -327,83 +415,70 @@ class Catalog:
             )
         if roles is not UNSET:
             changes["roles"] = None if roles is None else check_roles(roles) or None
-        self._change_overrides(model_id, changes, actor=actor, action="override.set")
+        if self._change_overrides(model_id, changes, actor=actor, action="override.set"):
+            self._refresh("override", model_id=model_id, set=sorted(changes))
         return self.get(model_id)
 
     def clear_override(self, model_id: str, field_name: str, *, actor: str) -> Model:
         """Forget one overridden field (``tier``, ``thinking``, ``enabled``, ``display_name``,
-        ``roles``). Raises ModelNotFound, or ValidationFailed for an unknown field."""
+        ``roles``). Raises ModelNotFound, or ValidationFailed for an unknown field. A change is
+        announced as cause ``override`` with ``model_id`` and ``cleared`` (the field)."""
         name = check_field(field_name)
-        self.get(model_id)
-        self._change_overrides(model_id, {name: None}, actor=actor, action="override.clear")
+        self._require(model_id)
+        if self._change_overrides(model_id, {name: None}, actor=actor, action="override.clear"):
+            self._refresh("override", model_id=model_id, cleared=name)
         return self.get(model_id)
 
     def _change_overrides(
         self, model_id: str, changes: dict[str, Any], *, actor: str, action: str
-    ) -> None:
+    ) -> bool:
+        """Merge ``changes`` into the stored overrides; returns whether anything was written."""
         with self._store.transaction() as conn:
-            row = conn.execute(
-                "SELECT data FROM overrides WHERE model_id = ?", (model_id,)
-            ).fetchone()
-            old = json.loads(row[0]) if row else {}
+            old = tables.overrides_of(conn, model_id) or {}
             new = {k: v for k, v in {**old, **changes}.items() if v is not None}
             if new == old:
-                return
-            _put_overrides(conn, model_id, new)
+                return False
+            tables.put_json_row(conn, "overrides", model_id, new or None)
             self._store.audit(conn, actor=actor, action=action, target=model_id, old=old, new=new)
+        return True
 
     # -- export / import --------------------------------------------------------------------
 
     def export(self) -> dict[str, Any]:
-        """Overrides and curated entries as one JSON-ready document ``import_`` accepts."""
-        return export_document(self._overrides(), self.curated())
+        """Overrides and curated entries, read from the store, as one JSON-ready document
+        ``import_`` accepts."""
+        return export_document(self._stored_overrides(), self._stored_curated())
 
     def import_(self, data: Any, *, actor: str) -> None:
         """Replace every override and every imported curated entry with those in ``data``.
 
         All of ``data`` is checked before anything is written: a bad document raises
         ValidationFailed naming what is wrong and changes nothing. Curated entries defined in
-        config must match it (config is where they are edited). Each change is audited.
+        config must match it (config is where they are edited). Each change is audited; the
+        result is announced as cause ``import`` (with ``imported: true``).
         """
         document = parse_document(data, self._settings.curated)
         curated = {k: v.model_dump(mode="json") for k, v in document.curated.items()}
         with self._store.transaction() as conn:
-            self._replace_all(conn, "overrides", "model_id", document.overrides, actor=actor)
-            self._replace_all(conn, "curated", "id", curated, actor=actor)
+            changed = self._replace_all(conn, "overrides", document.overrides, actor=actor)
+            changed |= self._replace_all(conn, "curated", curated, actor=actor)
+        if changed:
+            self._refresh("import", imported=True)
 
     def _replace_all(
-        self,
-        conn: sqlite3.Connection,
-        table: Literal["overrides", "curated"],
-        key: Literal["model_id", "id"],
-        new: dict[str, Any],
-        *,
-        actor: str,
-    ) -> None:
-        """Make ``table`` hold exactly ``new`` (JSON by key), auditing each row that changes."""
-        rows = conn.execute(f"SELECT {key}, data FROM {table}").fetchall()
-        old = {r[0]: json.loads(r[1]) for r in rows}
+        self, conn: sqlite3.Connection, table: JsonTable, new: dict[str, Any], *, actor: str
+    ) -> bool:
+        """Make ``table`` hold exactly ``new`` (JSON by key), auditing each row that changes.
+        Returns whether any row changed."""
+        old = tables.json_rows(conn, table)
+        changed = False
         for name in sorted(set(old) | set(new)):
             if old.get(name) == new.get(name):
                 continue
-            if name in new:
-                conn.execute(
-                    f"INSERT OR REPLACE INTO {table} ({key}, data, updated_at) VALUES (?, ?, ?)",
-                    (name, json.dumps(new[name], sort_keys=True), now_iso()),
-                )
-            else:
-                conn.execute(f"DELETE FROM {table} WHERE {key} = ?", (name,))
+            tables.put_json_row(conn, table, name, new.get(name))
             action = "override.import" if table == "overrides" else "curated.import"
             self._store.audit(
                 conn, actor=actor, action=action, target=name, old=old.get(name), new=new.get(name)
             )
-
-
-def _put_overrides(conn: sqlite3.Connection, model_id: str, data: dict[str, Any]) -> None:
-    if not data:
-        conn.execute("DELETE FROM overrides WHERE model_id = ?", (model_id,))
-        return
-    conn.execute(
-        "INSERT OR REPLACE INTO overrides (model_id, data, updated_at) VALUES (?, ?, ?)",
-        (model_id, json.dumps(data, sort_keys=True), now_iso()),
-    )
+            changed = True
+        return changed

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 from modelyard.catalog.gguf import GGUFHeader
 from modelyard.catalog.grouping import PhysicalFile
 from modelyard.store import Store
+from modelyard.store.discovery import CachedHeader, cached_headers, write_cached_headers
 
 # Bump when the stored shape of a header changes: older rows are then read again.
 FORMAT = 2
@@ -41,26 +42,17 @@ def header_from_json(text: str) -> GGUFHeader | None:
     return GGUFHeader(**data, kv={}, arrays={})
 
 
-@dataclass(frozen=True)
-class _Row:
-    path: str
-    size: int
-    mtime_ns: int
-    header: str
-
-
 class DiscoveryCache:
     """One scan's view of the ``discovery_cache`` table. Not shared between scans or threads."""
 
-    def __init__(self, rows: dict[str, _Row]) -> None:
+    def __init__(self, rows: dict[str, CachedHeader]) -> None:
         self._rows = rows
         self._seen: set[str] = set()
-        self._upserts: dict[str, _Row] = {}
+        self._upserts: dict[str, CachedHeader] = {}
 
     @classmethod
     def load(cls, store: Store) -> DiscoveryCache:
-        rows = store.query("SELECT file_key, path, size, mtime_ns, header FROM discovery_cache")
-        return cls({r[0]: _Row(r[1], r[2], r[3], r[4]) for r in rows})
+        return cls(cached_headers(store))
 
     def get(self, file: PhysicalFile) -> GGUFHeader | None:
         """The cached header if the file is unchanged since it was read, else None."""
@@ -76,7 +68,7 @@ class DiscoveryCache:
     def put(self, file: PhysicalFile, header: GGUFHeader) -> None:
         found = file.primary
         self._seen.add(file.key)
-        self._upserts[file.key] = _Row(
+        self._upserts[file.key] = CachedHeader(
             found.path, found.size, found.mtime_ns, header_to_json(header)
         )
 
@@ -91,11 +83,4 @@ class DiscoveryCache:
 
     def write(self, conn: sqlite3.Connection) -> None:
         """Apply this scan's changes inside the caller's transaction."""
-        conn.executemany(
-            "DELETE FROM discovery_cache WHERE file_key = ?", ((k,) for k in self.stale)
-        )
-        conn.executemany(
-            "INSERT OR REPLACE INTO discovery_cache (file_key, path, size, mtime_ns, header) "
-            "VALUES (?, ?, ?, ?, ?)",
-            ((k, r.path, r.size, r.mtime_ns, r.header) for k, r in self._upserts.items()),
-        )
+        write_cached_headers(conn, self.stale, self._upserts)

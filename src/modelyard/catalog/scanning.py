@@ -23,6 +23,7 @@ from modelyard.catalog.sources.hf import hf_cache_dir, scan_hf
 from modelyard.catalog.sources.ollama import ollama_models_dir, scan_ollama
 from modelyard.errors import GGUFError
 from modelyard.settings import CuratedModel, Settings
+from modelyard.store.catalog import CatalogRow
 
 # Bump when what a scan builds from the same files changes, so the next scan rebuilds.
 CATALOG_FORMAT = 1
@@ -62,20 +63,11 @@ class ScanReport:
         return data
 
 
-@dataclass(frozen=True)
-class StoredRow:
-    """One row of the ``catalog`` table: the record as JSON, under its file key and path."""
-
-    file_key: str | None
-    path: str | None
-    data: str
-
-
 @dataclass
 class Plan:
     """What one scan will write to the ``catalog`` table, and the ids it reports."""
 
-    upserts: dict[str, StoredRow] = field(default_factory=dict)
+    upserts: dict[str, CatalogRow] = field(default_factory=dict)
     deletes: tuple[str, ...] = ()
     added: tuple[str, ...] = ()
     changed: tuple[str, ...] = ()
@@ -154,13 +146,13 @@ def read_one(path: str, max_bytes: int) -> HeaderOrError:
         return f"cannot parse the header: {type(exc).__name__}: {exc}"
 
 
-def diff(previous: dict[str, StoredRow], built: Sequence[tuple[Model, str | None]]) -> Plan:
+def diff(previous: dict[str, CatalogRow], built: Sequence[tuple[Model, str | None]]) -> Plan:
     """Compare the records built now (with their file keys) with the stored rows."""
     plan = Plan()
     added: list[str] = []
     changed: list[str] = []
     for model, file_key in built:
-        row = StoredRow(
+        row = CatalogRow(
             file_key, model.path, json.dumps(model.to_dict(template=True), sort_keys=True)
         )
         old = previous.get(model.id)

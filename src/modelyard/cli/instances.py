@@ -3,32 +3,26 @@
 With a manager running (``modelyard serve``) every command goes through its /api, so the one
 process that owns the instances makes the change. Without one, create, list and delete work
 on the store directly (every instance shows stopped); start, stop, restart and ``logs -f``
-need the manager and say so in one line.
+need the manager and say so in one line. Each command is written once, over
+``InstanceControl`` (see ``modelyard.cli.control``, which picks the implementation).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from modelyard.cli.context import console, services, state
-from modelyard.cli.manager import ManagerClient
-from modelyard.fleet.logs import log_path, read_tail
+from modelyard.cli.context import console
+from modelyard.cli.control import InstanceControl, View, instance_control
 from modelyard.routing.eviction import format_bytes
 
 app = typer.Typer(help="Create, list, start and stop instances of models.", no_args_is_help=True)
-
-ACTOR = "cli"
-
-
-def _client(ctx: typer.Context) -> ManagerClient:
-    return ManagerClient(state(ctx).settings())
 
 
 @app.command("create")
@@ -60,14 +54,8 @@ def create(
         "autostart": autostart,
         "engine_args": {"ctx": ctx_size},
     }
-    with _client(ctx) as client:
-        if client.running():
-            body = {"model": model, "count": count, "config": config}
-            views = client.call("POST", "/api/instances", json=body)
-        else:
-            with services(ctx) as built:
-                created = asyncio.run(built.fleet.create(model, config, count, actor=ACTOR))
-                views = [v.to_dict() for v in created]
+    with instance_control(ctx) as control:
+        views = control.create(model, config, count)
     for view in views:
         console.print(f"created {view['id']} on port {view['port']}", highlight=False)
 
@@ -78,12 +66,8 @@ def list_instances(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
 ) -> None:
     """Every instance: status, port, pid, uptime, memory estimate and measured."""
-    with _client(ctx) as client:
-        if client.running():
-            views: list[dict[str, Any]] = client.call("GET", "/api/instances")
-        else:
-            with services(ctx) as built:
-                views = [v.to_dict() for v in built.fleet.instances()]
+    with instance_control(ctx) as control:
+        views = control.list()
     if as_json:
         sys.stdout.write(json.dumps(views, indent=2, default=str) + "\n")
         return
@@ -116,12 +100,10 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def _act(ctx: typer.Context, instance_id: str, action: str) -> None:
-    with _client(ctx) as client:
-        if not client.running():
-            raise client.not_running()
+def _act(ctx: typer.Context, action: Callable[[InstanceControl], View]) -> None:
+    with instance_control(ctx) as control:
         started = time.perf_counter()
-        view = client.call("POST", f"/api/instances/{instance_id}/{action}")
+        view = action(control)
     elapsed = time.perf_counter() - started
     where = f" on port {view['port']}" if view["state"] == "ready" else ""
     console.print(f"{view['id']}: {view['state']}{where} ({elapsed:.1f}s)", highlight=False)
@@ -130,30 +112,26 @@ def _act(ctx: typer.Context, instance_id: str, action: str) -> None:
 @app.command("start")
 def start(ctx: typer.Context, instance_id: Annotated[str, typer.Argument()]) -> None:
     """Start an instance in the running manager; waits until it is ready."""
-    _act(ctx, instance_id, "start")
+    _act(ctx, lambda control: control.start(instance_id))
 
 
 @app.command("stop")
 def stop(ctx: typer.Context, instance_id: Annotated[str, typer.Argument()]) -> None:
     """Stop an instance in the running manager."""
-    _act(ctx, instance_id, "stop")
+    _act(ctx, lambda control: control.stop(instance_id))
 
 
 @app.command("restart")
 def restart(ctx: typer.Context, instance_id: Annotated[str, typer.Argument()]) -> None:
     """Restart an instance in the running manager; waits until it is ready."""
-    _act(ctx, instance_id, "restart")
+    _act(ctx, lambda control: control.restart(instance_id))
 
 
 @app.command("delete")
 def delete(ctx: typer.Context, instance_id: Annotated[str, typer.Argument()]) -> None:
     """Stop (if running) and delete an instance; its port is freed."""
-    with _client(ctx) as client:
-        if client.running():
-            client.call("DELETE", f"/api/instances/{instance_id}")
-        else:
-            with services(ctx) as built:
-                asyncio.run(built.fleet.delete(instance_id, actor=ACTOR))
+    with instance_control(ctx) as control:
+        control.delete(instance_id)
     console.print(f"deleted {instance_id}", highlight=False)
 
 
@@ -165,24 +143,15 @@ def logs(
     lines: Annotated[int, typer.Option("--lines", "-n", min=1)] = 50,
 ) -> None:
     """The instance's last log lines; with -f, follow them from the running manager."""
-    with _client(ctx) as client:
+    with instance_control(ctx) as control:
         if follow:
-            if not client.running():
-                raise client.not_running()
             try:
-                for line in client.stream_lines(
-                    f"/api/instances/{instance_id}/logs?follow=1&lines={lines}"
-                ):
+                for line in control.follow_logs(instance_id, lines):
                     sys.stdout.write(line + "\n")
                     sys.stdout.flush()
             except KeyboardInterrupt:
                 return
             return
-        if client.running():
-            tail = client.call("GET", f"/api/instances/{instance_id}/logs?lines={lines}")["lines"]
-        else:
-            with services(ctx) as built:
-                built.fleet.get(instance_id)  # InstanceNotFound for an unknown id
-                tail = read_tail(log_path(built.settings.logs_dir, instance_id), lines)
+        tail = control.logs(instance_id, lines)
     for line in tail:
         sys.stdout.write(line + "\n")

@@ -35,7 +35,7 @@ def list_models(
     """Every model in the catalog (scanning first if it never was)."""
     wanted = check_tier(tier) if tier is not None else None
     with services(ctx) as built:
-        models = built.catalog.models()
+        models = list(built.catalog.load().models)
     models = [
         m for m in models if (wanted is None or m.tier == wanted) and (m.enabled or not enabled)
     ]
@@ -71,7 +71,7 @@ def show(
 ) -> None:
     """Everything known about one model."""
     with services(ctx) as built:
-        model = built.catalog.get(model_id)
+        model = built.catalog.load().get(model_id)
     _show(model, as_json)
 
 
@@ -100,7 +100,7 @@ def set_model(
     parsed_roles = _parse_roles(roles or [])
     with services(ctx) as built:
         catalog = built.catalog
-        model = catalog.get(model_id)
+        model = catalog.load().get(model_id)
         for field_name in clear or []:
             model = catalog.clear_override(model_id, field_name, actor=ACTOR)
         changes: dict[str, Any] = {

@@ -24,6 +24,7 @@ ACTOR = "cli"
 def list_profiles(ctx: typer.Context) -> None:
     """Every profile, whether it is valid, and which one is active."""
     with services(ctx) as built:
+        built.catalog.load()  # profiles are checked against it: scan a new catalog first
         profiles = built.profiles
         active = profiles.active_name()
         entries = [profiles.read(name) for name in profiles.names()]
@@ -48,6 +49,7 @@ def _yes(entry: Any) -> str:
 def show(ctx: typer.Context, name: str) -> None:
     """One profile as YAML, with its problems if it is not valid."""
     with services(ctx) as built:
+        built.catalog.load()
         entry = built.profiles.read(name)
     data = entry.profile.to_yaml_data() if entry.profile is not None else entry.data
     console.print(yaml.safe_dump(data, sort_keys=False), end="", highlight=False, markup=False)
@@ -66,6 +68,7 @@ def create(
     except (OSError, yaml.YAMLError) as exc:
         raise ValidationFailed(f"{file}: cannot be read as YAML: {exc}", param="file") from None
     with services(ctx) as built:
+        built.catalog.load()
         profile, version = built.profiles.create(data, actor=ACTOR)
     console.print(f"created profile {profile.name} (version {version})", highlight=False)
 

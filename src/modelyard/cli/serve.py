@@ -39,7 +39,7 @@ def serve(
     chosen = {"server": server} | ({"profile": profile} if profile else {})
     built = build_services(settings.model_copy(update=chosen))
     try:
-        models = built.catalog.models()  # scans on the first run (the default model too)
+        models = built.catalog.load()  # scans on the first run (the default model too)
         err_console.print(
             f"modelyard: {len(models)} models, {len(built.fleet.instances())} instances; "
             f"serving on http://{bind_host}:{bind_port}",

@@ -36,7 +36,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from modelyard.catalog.catalog import Catalog
-from modelyard.catalog.model import Model
+from modelyard.catalog.snapshot import CatalogSnapshot
 from modelyard.errors import (
     FleetError,
     InstanceNotFound,
@@ -124,7 +124,7 @@ class Gateway:
         self._ids = itertools.count(1)
         self._id_prefix = f"{int(time.time()):x}"
         self._turns = itertools.count()
-        self._models: dict[str, Model] = {}
+        self._models = CatalogSnapshot((), version=-1)  # the catalog's, from start()
         self._snapshot: Snapshot | None = None
         self._acquirer = Acquirer(fleet, lambda: self._snapshot, self._current)
         self._serving = False
@@ -164,15 +164,17 @@ class Gateway:
         task.add_done_callback(self._tasks.discard)
 
     async def refresh_catalog(self) -> None:
-        """Read the catalog (in a thread: it is SQLite)."""
+        """Read what another process (the CLI) changed in the catalog since (in a thread: it
+        is SQLite), and route over the catalog's current snapshot."""
         self._last_refresh = time.monotonic()
-        models = await asyncio.to_thread(self._read_catalog)
-        if models != self._models:
-            self._models = models
-            self._snapshot = None
+        await asyncio.to_thread(self._catalog.reload)
+        self.catalog_changed(self._catalog.snapshot())
 
-    def _read_catalog(self) -> dict[str, Model]:
-        return {m.id: m for m in self._catalog.models()}
+    def catalog_changed(self, snapshot: CatalogSnapshot) -> None:
+        """Route over ``snapshot`` from the next request (called on the loop)."""
+        if snapshot is not self._models:
+            self._models = snapshot
+            self._snapshot = None
 
     async def _refresh_loop(self) -> None:
         while True:

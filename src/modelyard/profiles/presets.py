@@ -7,14 +7,13 @@ Every change lands with its audit entry in one transaction.
 
 from __future__ import annotations
 
-import json
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.errors import Conflict, NotFound
 from modelyard.store import Store
-from modelyard.store.db import now_iso
+from modelyard.store.presets import delete_preset, insert_preset, preset_row, preset_rows
 
 PRESET_NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 
@@ -83,8 +82,8 @@ class Presets:
 
     def all(self) -> list[Preset]:
         """Built-in presets first, then the user's by name."""
-        rows = self._store.query("SELECT name, data FROM presets ORDER BY name")
-        return [*BUILTIN, *(_from_row(r[0], r[1]) for r in rows)]
+        rows = preset_rows(self._store)
+        return [*BUILTIN, *(_from_row(name, data) for name, data in rows.items())]
 
     def names(self) -> set[str]:
         return {p.name for p in self.all()}
@@ -102,14 +101,9 @@ class Presets:
             raise Conflict(f"'{body.name}' is a built-in preset", param="name")
         data = body.model_dump(exclude={"name"})
         with self._store.transaction() as conn:
-            row = conn.execute("SELECT 1 FROM presets WHERE name = ?", (body.name,)).fetchone()
-            if row is not None:
+            if preset_row(conn, body.name) is not None:
                 raise Conflict(f"preset '{body.name}' already exists", param="name")
-            stamp = now_iso()
-            conn.execute(
-                "INSERT INTO presets (name, data, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                (body.name, json.dumps(data, sort_keys=True), stamp, stamp),
-            )
+            insert_preset(conn, body.name, data)
             self._store.audit(conn, actor=actor, action="preset.add", target=body.name, new=data)
         return Preset(**data, name=body.name, source="user")
 
@@ -118,14 +112,13 @@ class Presets:
         if name in {p.name for p in BUILTIN}:
             raise Conflict(f"'{name}' is a built-in preset and cannot be removed", param="name")
         with self._store.transaction() as conn:
-            row = conn.execute("SELECT data FROM presets WHERE name = ?", (name,)).fetchone()
-            if row is None:
+            old = preset_row(conn, name)
+            if old is None:
                 raise PresetNotFound(f"no preset '{name}'", param="name")
-            conn.execute("DELETE FROM presets WHERE name = ?", (name,))
-            old = json.loads(row[0])
+            delete_preset(conn, name)
             self._store.audit(conn, actor=actor, action="preset.remove", target=name, old=old)
-        return _from_row(name, row[0])
+        return _from_row(name, old)
 
 
-def _from_row(name: str, data: str) -> Preset:
-    return Preset(**json.loads(data), name=name, source="user")
+def _from_row(name: str, data: dict[str, Any]) -> Preset:
+    return Preset(**data, name=name, source="user")

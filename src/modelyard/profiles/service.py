@@ -12,7 +12,6 @@ time; a second waits for the first.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ from modelyard.profiles.schema import Profile, check_profile, normalise
 from modelyard.routing.fallback import ProfileRouting
 from modelyard.settings import Settings
 from modelyard.store import Store
-from modelyard.store.db import now_iso
+from modelyard.store.control import control_value, set_control_value
 
 ACTIVE_KEY = "active_profile"
 
@@ -155,10 +154,9 @@ class ProfileService:
 
     def active_name(self) -> str | None:
         """The active profile's name: the stored one, else ``settings.profile``."""
-        rows = self._store.query("SELECT value FROM control_state WHERE key = ?", (ACTIVE_KEY,))
-        if rows:
-            value = json.loads(rows[0][0])
-            return value if isinstance(value, str) else None
+        stored = control_value(self._store, ACTIVE_KEY)
+        if stored is not None:
+            return stored.value if isinstance(stored.value, str) else None
         return self._settings.profile
 
     # -- writing ----------------------------------------------------------------------------
@@ -292,10 +290,7 @@ class ProfileService:
 
     def _set_active(self, name: str, previous: str | None, actor: str) -> None:
         with self._store.transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO control_state (key, value, updated_at) VALUES (?, ?, ?)",
-                (ACTIVE_KEY, json.dumps(name), now_iso()),
-            )
+            set_control_value(conn, ACTIVE_KEY, name)
             self._store.audit(
                 conn, actor=actor, action="profile.activate", target=name, old=previous, new=name
             )
