@@ -35,10 +35,10 @@ def create_app(services: Services) -> FastAPI:
     from modelyard.api import include_management
     from modelyard.api.auth import check_bind
     from modelyard.api.instances import router as instances_router
+    from modelyard.api.metrics import metrics_router
     from modelyard.dashboard import router as dashboard_router
     from modelyard.gateway import errors as gateway_errors
     from modelyard.gateway.asgi import FastPathApp
-    from modelyard.gateway.metrics_router import metrics_router
     from modelyard.gateway.router import gateway_router
 
     check_bind(services.settings)  # no admin key: loopback only

@@ -9,9 +9,9 @@ from modelyard.engines.command import CommandEngine
 from modelyard.engines.llamacpp import LlamaCppEngine
 from modelyard.engines.registry import EngineRegistry, curated_commands
 from modelyard.events import EventBus
+from modelyard.figures.service import Figures
 from modelyard.fleet.fleet import Fleet
 from modelyard.fleet.memory import MemoryLedger, read_inventory
-from modelyard.gateway.figures import Figures
 from modelyard.gateway.serving import Gateway
 from modelyard.profiles.presets import Presets
 from modelyard.profiles.service import ProfileService, fleet_events_to_bus

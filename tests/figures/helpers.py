@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from modelyard.gateway.figures import RequestRecord
+from modelyard.figures.record import RequestRecord
 
 NOW = 1_700_000_000.0
 

@@ -6,7 +6,7 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelyard.gateway.metrics_router import metrics_router
+from modelyard.api.metrics import metrics_router
 from modelyard.services import Services
 
 from .helpers import rec
@@ -58,7 +58,7 @@ async def test_metrics_text_holds_the_counters(services: Services) -> None:
 
 def test_each_service_has_its_own_registry(services: Services) -> None:
     """Two services in one process must not share (or collide in) the global registry."""
-    from modelyard.gateway.figures import Figures
+    from modelyard.figures.service import Figures
 
     other = Figures(services.settings, services.store)
     services.figures.record(rec())

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from modelyard.gateway.figures import usage_from_body, usage_from_sse_event
+from modelyard.figures.record import usage_from_body, usage_from_sse_event
 
 from .helpers import rec
 

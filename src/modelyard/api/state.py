@@ -12,8 +12,8 @@ from fastapi import Depends, Header, Request
 from modelyard.api.auth import Caller, identify, identify_any, presented_key
 from modelyard.catalog.catalog import Catalog
 from modelyard.events import EventBus
+from modelyard.figures.service import Figures
 from modelyard.fleet.fleet import Fleet
-from modelyard.gateway.figures import Figures
 from modelyard.profiles.presets import Presets
 from modelyard.profiles.service import ProfileService
 from modelyard.services import Services

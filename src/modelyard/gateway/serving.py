@@ -49,6 +49,8 @@ from modelyard.errors import (
     RateLimited,
     UpstreamError,
 )
+from modelyard.figures.record import RequestRecord, usage_from_sse_event
+from modelyard.figures.service import Figures
 from modelyard.fleet.fleet import Fleet, FleetEvent
 from modelyard.fleet.instance import InstanceConfig, InstanceView
 from modelyard.fleet.memory import read_inventory
@@ -56,7 +58,6 @@ from modelyard.gateway.admission import Admission
 from modelyard.gateway.answer import Answer, Headers, error_answer
 from modelyard.gateway.auth import Keys
 from modelyard.gateway.errors import error_event
-from modelyard.gateway.figures import Figures, RequestRecord, usage_from_sse_event
 from modelyard.gateway.protocol import PATHS, Endpoint, Parsed, parse, with_persona
 from modelyard.gateway.relay import Upstream, open_upstream, relay
 from modelyard.routing import health as health_rules

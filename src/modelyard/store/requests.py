@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from modelyard.gateway.aggregate import Sample, Totals
-from modelyard.gateway.record import RequestRecord
+from modelyard.figures.aggregate import Sample, Totals
+from modelyard.figures.record import RequestRecord
 from modelyard.store.db import Store
 
 _COLUMNS = (

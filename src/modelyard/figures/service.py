@@ -25,41 +25,20 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from modelyard.errors import ValidationFailed
-from modelyard.gateway import aggregate
-from modelyard.gateway.aggregate import Aggregate, Sample
-from modelyard.gateway.record import (
-    Endpoint,
-    Outcome,
-    RequestRecord,
-    Usage,
-    usage_from_body,
-    usage_from_sse_event,
-)
-from modelyard.gateway.request_log import RequestLog
+from modelyard.figures import aggregate
+from modelyard.figures.aggregate import Aggregate, CounterKey, Sample
+from modelyard.figures.record import RequestRecord
+from modelyard.figures.request_log import RequestLog
 from modelyard.settings import Settings
 from modelyard.store import Store
 from modelyard.store import requests as requests_table
 
-if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
-
-__all__ = [
-    "Endpoint",
-    "Figures",
-    "Outcome",
-    "RequestRecord",
-    "Usage",
-    "usage_from_body",
-    "usage_from_sse_event",
-]
-
 logger = logging.getLogger(__name__)
 
 HISTORY_DEFAULT_S = 24 * 3600.0
-CounterKey = tuple[str, str, str, str]  # model, instance, endpoint, outcome ("" when unknown)
 
 
 @dataclass(frozen=True)
@@ -97,7 +76,6 @@ class Figures:
         self._stop: asyncio.Event | None = None
         self._flush_lock: asyncio.Lock | None = None
         self._reset()
-        self._registry: CollectorRegistry | None = None  # built on the first scrape
 
     def _reset(self) -> None:
         self._total = Aggregate(self._reservoir)
@@ -189,14 +167,17 @@ class Figures:
         prometheus_client is imported on the first call (once, about 10 ms): a server nobody
         scrapes does not carry its 11 MB.
         """
-        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+        from modelyard.figures.exposition import Scrape, render
 
-        from modelyard.gateway.exposition import FiguresCollector
-
-        if self._registry is None:
-            self._registry = CollectorRegistry(auto_describe=False)
-            self._registry.register(FiguresCollector(self))
-        return generate_latest(self._registry), CONTENT_TYPE_LATEST
+        return render(
+            Scrape(
+                counts=self.counts,
+                models=self.models,
+                in_flight=self.in_flight(),
+                pending=self.pending,
+                dropped=self._dropped,
+            )
+        )
 
     def history(
         self, model_id: str | None = None, since: float | None = None, bucket_s: float = 60
