@@ -23,13 +23,13 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from modelyard.errors import ValidationFailed
 from modelyard.figures import aggregate
-from modelyard.figures.aggregate import Aggregate, CounterKey, Sample
+from modelyard.figures.aggregate import Aggregate, CounterKey, Sample, Totals
 from modelyard.figures.record import RequestRecord
 from modelyard.figures.request_log import RequestLog
 from modelyard.settings import Settings
@@ -209,17 +209,20 @@ class Figures:
 
     def _read_stored(self) -> _StoredHistory:
         store, n = self._store, self._reservoir
+        overall = requests_table.latest_samples(store, None, n).get(None, [])
+        by_model = requests_table.latest_samples(store, "model_id", n)
+        by_instance = requests_table.latest_samples(store, "instance_id", n)
         return _StoredHistory(
             groups=requests_table.group_totals(store),
-            overall=requests_table.latest_samples(store, None, n).get(None, []),
-            by_model=requests_table.latest_samples(store, "model_id", n),
-            by_instance=requests_table.latest_samples(store, "instance_id", n),
+            overall=_samples(overall),
+            by_model={key: _samples(rows) for key, rows in by_model.items()},
+            by_instance={key: _samples(rows) for key, rows in by_instance.items()},
         )
 
     def _apply(self, stored: _StoredHistory) -> None:
         self._reset()
         for group in stored.groups:
-            totals = group.totals()
+            totals = _totals(group)
             self._total.seed_totals(totals)
             if group.model_id is not None:
                 self._aggregate(self.models, group.model_id).seed_totals(totals)
@@ -288,13 +291,37 @@ class Figures:
             return len(batch)
 
     def _write(self, batch: list[RequestRecord]) -> None:
-        requests_table.insert(self._store, batch)
+        rows = [rec.to_json() for rec in batch]  # one row per record, the log line's keys
+        requests_table.insert(self._store, rows)
         if self._log is None:
             return
         try:
-            self._log.write(rec.to_json() for rec in batch)
+            self._log.write(rows)
         except OSError as exc:
             logger.warning("request log %s not written: %s", self._log.path, exc)
+
+
+def _totals(group: requests_table.GroupTotals) -> Totals:
+    return Totals(
+        requests=group.requests,
+        successes=group.requests if group.outcome == "ok" else 0,
+        cancelled=group.requests if group.outcome == "cancelled" else 0,
+        tokens_in=group.tokens_in,
+        tokens_out=group.tokens_out,
+        last_at=group.last_at,
+    )
+
+
+def _samples(rows: Iterable[requests_table.SampleRow]) -> list[Sample]:
+    return [
+        Sample(
+            ttft_s=r.ttft_s,
+            latency_s=r.latency_s,
+            tokens_per_s=r.tokens_per_s,
+            ok=r.outcome == "ok",
+        )
+        for r in rows
+    ]
 
 
 def _bucket(start: float, rows: list[requests_table.HistoryRow]) -> dict[str, Any]:
