@@ -30,7 +30,7 @@ from typing import Any
 from modelyard.errors import ValidationFailed
 from modelyard.figures import aggregate
 from modelyard.figures.aggregate import Aggregate, CounterKey, Sample, Totals
-from modelyard.figures.record import RequestRecord
+from modelyard.figures.record import Outcome, RequestRecord
 from modelyard.figures.request_log import RequestLog
 from modelyard.settings import Settings
 from modelyard.store import Store
@@ -304,8 +304,8 @@ class Figures:
 def _totals(group: requests_table.GroupTotals) -> Totals:
     return Totals(
         requests=group.requests,
-        successes=group.requests if group.outcome == "ok" else 0,
-        cancelled=group.requests if group.outcome == "cancelled" else 0,
+        successes=group.requests if group.outcome == Outcome.OK else 0,
+        cancelled=group.requests if group.outcome == Outcome.CANCELLED else 0,
         tokens_in=group.tokens_in,
         tokens_out=group.tokens_out,
         last_at=group.last_at,
@@ -318,15 +318,15 @@ def _samples(rows: Iterable[requests_table.SampleRow]) -> list[Sample]:
             ttft_s=r.ttft_s,
             latency_s=r.latency_s,
             tokens_per_s=r.tokens_per_s,
-            ok=r.outcome == "ok",
+            ok=r.outcome == Outcome.OK,
         )
         for r in rows
     ]
 
 
 def _bucket(start: float, rows: list[requests_table.HistoryRow]) -> dict[str, Any]:
-    finished = [r for r in rows if r.outcome != "cancelled"]
-    successes = sum(1 for r in finished if r.outcome == "ok")
+    finished = [r for r in rows if r.outcome != Outcome.CANCELLED]
+    successes = sum(1 for r in finished if r.outcome == Outcome.OK)
     ttft = sorted(r.ttft_s for r in rows if r.ttft_s is not None)
     tps = [r.tokens_per_s for r in rows if r.tokens_per_s is not None]
     return {
