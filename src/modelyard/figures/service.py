@@ -10,7 +10,7 @@ buffer to the store (one transaction per batch) and to the JSONL request log eve
 ``load_totals()`` read the store. Everything but ``history()`` and ``load_totals()`` must run
 on one thread: the event loop's, in the server.
 
-    figures = Figures(settings, store)
+    figures = Figures(settings, store, in_flight=counts)  # counts() -> {instance id: n}
     await figures.start()          # loads stored totals, starts the flush task
     figures.record(rec)            # O(1), never blocks
     await figures.aclose()         # final flush; records after this are not written
@@ -51,10 +51,24 @@ class _StoredHistory:
     by_instance: dict[str | None, list[Sample]]
 
 
-class Figures:
-    """The figures service. Built once by the composition root; see the module docstring."""
+def _nothing_in_flight() -> Mapping[str, int]:
+    return {}
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+
+class Figures:
+    """The figures service. Built once by the composition root; see the module docstring.
+
+    ``in_flight`` gives the requests in flight per instance id; it is called at each metrics
+    scrape, on the event loop's thread, and feeds the ``modelyard_in_flight`` gauge.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        in_flight: Callable[[], Mapping[str, int]] = _nothing_in_flight,
+    ) -> None:
         conf = settings.figures
         self._store = store
         self._reservoir = conf.reservoir
@@ -71,7 +85,7 @@ class Figures:
         )
         self._buffer: list[RequestRecord] = []
         self._dropped = 0
-        self._in_flight: list[Callable[[], Mapping[str, int]]] = []
+        self._in_flight = in_flight
         self._task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
         self._flush_lock: asyncio.Lock | None = None
@@ -114,18 +128,6 @@ class Figures:
         if agg is None:
             agg = table[key] = Aggregate(self._reservoir)
         return agg
-
-    def track_in_flight(self, provider: Callable[[], Mapping[str, int]]) -> None:
-        """Add a source of in-flight counts per instance, read at each metrics scrape."""
-        self._in_flight.append(provider)
-
-    def in_flight(self) -> dict[str, int]:
-        """In-flight requests per instance, summed over the tracked providers."""
-        out: dict[str, int] = {}
-        for provider in self._in_flight:
-            for instance_id, count in provider().items():
-                out[instance_id] = out.get(instance_id, 0) + count
-        return out
 
     @property
     def pending(self) -> int:
@@ -173,7 +175,7 @@ class Figures:
             Scrape(
                 counts=self.counts,
                 models=self.models,
-                in_flight=self.in_flight(),
+                in_flight=self._in_flight(),
                 pending=self.pending,
                 dropped=self._dropped,
             )
