@@ -19,12 +19,6 @@ from modelyard.errors import ModelyardError
 from modelyard.services import Services
 
 
-def services_of(request: Request) -> Services:
-    """The services the app was built with."""
-    services: Services = request.app.state.services
-    return services
-
-
 async def _modelyard_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ModelyardError)
     return JSONResponse(exc.to_openai(), status_code=exc.status)

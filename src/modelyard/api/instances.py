@@ -22,8 +22,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.api.auth import Caller, identify, presented_key
-from modelyard.api.state import EventsDep, PresetsDep
-from modelyard.app import services_of
+from modelyard.api.state import EventsDep, PresetsDep, services_of
 from modelyard.errors import Conflict, ValidationFailed
 from modelyard.fleet.fleet import Fleet
 from modelyard.fleet.instance import InstanceView
