@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 from modelyard.cli.app import app
-from tests.api.conftest import api_settings, served_in_thread
+from tests.api.conftest import ADMIN_KEY, api_settings, served_in_thread
 from tests.support.processes import free_port
 
 
@@ -56,3 +57,18 @@ def test_activate_recommend_and_compat_through_the_manager(tmp_path: Path) -> No
         assert "created: beta:01" in done
         assert "beta" in run(config, "recommend", "8", "speed")
         assert "fits" in run(config, "compat", "beta", "--ctx", "2048")
+
+
+def test_modelyard_api_key_is_sent_as_the_admin_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    keys = {"admin_keys": [{"name": "alice", "key": ADMIN_KEY}]}
+    settings = api_settings(tmp_path / "cfg", server={"host": "127.0.0.1", "port": port}, api=keys)
+    assert settings.config_file is not None
+    config = settings.config_file
+    with served_in_thread(settings):
+        refused = CliRunner().invoke(app, ["--config", str(config), "instances", "list"])
+        assert "needs an admin key" in str(refused.exception)
+        monkeypatch.setenv("MODELYARD_API_KEY", ADMIN_KEY)
+        run(config, "instances", "list")

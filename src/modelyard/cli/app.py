@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +14,7 @@ from typer.core import TyperGroup
 from modelyard import __version__
 from modelyard.cli.context import CliState, err_console
 from modelyard.errors import ConfigError, ModelyardError
+from modelyard.settings import debug_enabled
 
 # Each command's module, in the order help lists them. A module is imported when one of its
 # commands runs (or help lists them all), so `serve` does not carry what the other commands
@@ -116,15 +116,16 @@ def main() -> None:
 
     ``MODELYARD_DEBUG=1`` lets the traceback through instead.
     """
+    debug = debug_enabled()
     try:
         app()
     except ModelyardError as exc:
-        if os.environ.get("MODELYARD_DEBUG") == "1":
+        if debug:
             raise
         _say("error", exc.message)
         sys.exit(2 if isinstance(exc, ConfigError) else 1)
     except Exception as exc:  # a bug: still one line unless debugging
-        if os.environ.get("MODELYARD_DEBUG") == "1":
+        if debug:
             raise
         _say(
             "internal error",
