@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from modelyard.errors import BadRequest, ValidationFailed
+from modelyard.errors import InvalidJson, ValidationFailed
 from modelyard.figures.record import RequestKind
 
 Endpoint = RequestKind  # one type for the gateway's endpoints and the figures' request kinds
@@ -23,15 +23,6 @@ PATHS: dict[Endpoint, str] = {
     Endpoint.EMBEDDINGS: "/v1/embeddings",
 }
 _MODEL_MAX = 256
-
-
-class InvalidJson(BadRequest):
-    code = "invalid_json"
-
-
-class BodyTooLarge(BadRequest):
-    status = 413
-    code = "body_too_large"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,15 +12,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelyard.errors import Conflict, NotFound
+from modelyard.errors import Conflict, PresetNotFound
 from modelyard.store import Store
 from modelyard.store.db import now_iso
 
 PRESET_NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-
-
-class PresetNotFound(NotFound):
-    code = "preset_not_found"
 
 
 class PresetBody(BaseModel):
