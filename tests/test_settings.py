@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
+from modelyard.cli.app import main
 from modelyard.errors import ConfigError
-from modelyard.settings import load_settings
+from modelyard.settings import debug_enabled, load_settings, tool_model_folders
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "modelyard.example.yaml"
 
@@ -46,3 +48,51 @@ def test_a_bad_file_names_the_key(tmp_path: Path, text: str, expected: str) -> N
 def test_a_missing_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "none.yaml")
+
+
+def test_other_tools_model_folders_come_below_every_modelyard_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HF_HUB_CACHE, else HF_HOME/hub, and OLLAMA_MODELS fill what modelyard leaves unset."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("OLLAMA_MODELS", "~/ollama")
+    found = load_settings().discovery
+    assert (found.hf_cache, found.ollama_models) == (tmp_path / "hub", Path.home() / "ollama")
+    monkeypatch.setenv("HF_HUB_CACHE", "")  # empty: unset
+    assert load_settings().discovery.hf_cache == tmp_path / "home" / "hub"
+
+    config = tmp_path / "modelyard.yaml"
+    config.write_text(f"discovery:\n  hf_cache: {tmp_path / 'file'}\n  hf: false\n")
+    from_file = load_settings(config).discovery
+    assert (from_file.hf_cache, from_file.hf) == (tmp_path / "file", False)
+    assert from_file.ollama_models == Path.home() / "ollama"
+    monkeypatch.setenv("MODELYARD_DISCOVERY__HF_CACHE", str(tmp_path / "env"))
+    assert load_settings(config).discovery.hf_cache == tmp_path / "env"
+
+    assert tool_model_folders({}) == {}
+
+
+def test_the_cli_admin_key_comes_from_modelyard_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().api_key is None
+    monkeypatch.setenv("MODELYARD_API_KEY", "admin-key-0123456789")
+    settings = load_settings()
+    assert settings.api_key == "admin-key-0123456789"
+    assert "admin-key" not in repr(settings)
+
+
+def test_modelyard_debug_lets_the_traceback_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read apart from the settings: it must work when they are what fails to load."""
+    argv = ["modelyard", "--config", str(tmp_path / "missing.yaml"), "stats"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2  # one line: ConfigError
+    monkeypatch.setenv("MODELYARD_DEBUG", "1")
+    with pytest.raises(ConfigError, match="does not exist"):
+        main()
+    assert debug_enabled({"MODELYARD_DEBUG": "1"})
+    assert not debug_enabled({"MODELYARD_DEBUG": "true"})  # only 1, as documented
+    assert not debug_enabled({})

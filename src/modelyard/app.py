@@ -18,12 +18,6 @@ from modelyard.errors import ModelyardError
 from modelyard.services import Services
 
 
-def services_of(request: Request) -> Services:
-    """The services the app was built with."""
-    services: Services = request.app.state.services
-    return services
-
-
 async def _modelyard_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ModelyardError)
     return JSONResponse(exc.to_openai(), status_code=exc.status)
@@ -34,10 +28,10 @@ def create_app(services: Services) -> FastAPI:
     from modelyard.api import include_management
     from modelyard.api.auth import check_bind
     from modelyard.api.instances import router as instances_router
+    from modelyard.api.metrics import metrics_router
     from modelyard.dashboard import router as dashboard_router
     from modelyard.gateway import errors as gateway_errors
     from modelyard.gateway.asgi import FastPathApp
-    from modelyard.gateway.metrics_router import metrics_router
     from modelyard.gateway.router import gateway_router
 
     check_bind(services.settings)  # no admin key: loopback only

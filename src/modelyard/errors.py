@@ -2,16 +2,22 @@
 
 Every error knows how it is shown: its HTTP status and its OpenAI error ``type``/``code``.
 The gateway renders them in OpenAI's shape, the management API as JSON, the CLI as one line.
+Every error raised for a user to read is defined here, whichever layer raises it.
 
     ModelyardError
     ├── ConfigError            bad config file or environment value       (500 at start, CLI exit 2)
     ├── BadRequest             malformed or invalid input                  400
-    │   └── ValidationFailed   a named field is wrong                      400/422
+    │   ├── ValidationFailed   a named field is wrong                      400/422
+    │   ├── InvalidJson        a /v1 body that is not a JSON object
+    │   └── BodyTooLarge       a /v1 body over gateway.max_body_bytes      413
     ├── Unauthorized           missing or wrong key                        401
     ├── Forbidden              a key without the right to do this          403
     ├── NotFound               unknown model, instance, profile...         404
     │   ├── ModelNotFound
-    │   └── InstanceNotFound
+    │   ├── InstanceNotFound
+    │   ├── ProfileNotFound
+    │   ├── PresetNotFound
+    │   └── RoleNotFound       no enabled model has the role asked for
     ├── Conflict               a concurrent change, a duplicate id          409
     ├── RateLimited            a full queue                                429
     ├── CatalogError           discovery or metadata failure               500
@@ -73,6 +79,15 @@ class ValidationFailed(BadRequest):
     code = "invalid_value"
 
 
+class InvalidJson(BadRequest):
+    code = "invalid_json"
+
+
+class BodyTooLarge(BadRequest):
+    status = 413
+    code = "body_too_large"
+
+
 class Unauthorized(ModelyardError):
     status = 401
     openai_type = "authentication_error"
@@ -97,6 +112,18 @@ class ModelNotFound(NotFound):
 
 class InstanceNotFound(NotFound):
     code = "instance_not_found"
+
+
+class ProfileNotFound(NotFound):
+    code = "profile_not_found"
+
+
+class PresetNotFound(NotFound):
+    code = "preset_not_found"
+
+
+class RoleNotFound(NotFound):
+    code = "role_not_found"
 
 
 class Conflict(ModelyardError):

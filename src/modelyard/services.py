@@ -18,11 +18,11 @@ from modelyard.engines.command import CommandEngine
 from modelyard.engines.llamacpp import LlamaCppEngine
 from modelyard.engines.registry import EngineRegistry, curated_commands
 from modelyard.events import EventBus
+from modelyard.figures.service import Figures
 from modelyard.fleet.budget import MemoryBudget
 from modelyard.fleet.fleet import Fleet
 from modelyard.fleet.leases import Leases
 from modelyard.fleet.memory import MemoryLedger, read_inventory
-from modelyard.gateway.figures import Figures
 from modelyard.gateway.serving import Gateway
 from modelyard.profiles.presets import Presets
 from modelyard.profiles.service import ProfileService
@@ -127,7 +127,7 @@ def build_services(settings: Settings) -> Services:
         events=events,
     )
     presets = Presets(store)
-    figures = Figures(settings, store)
+    figures = Figures(settings, store, in_flight=lambda: leases.counts)
     gateway = Gateway(settings, catalog, fleet, figures, upstream)
     profiles = ProfileService(settings, store, catalog, presets, events, fleet)
     profiles.routing_listener = gateway.apply_profile

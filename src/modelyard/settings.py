@@ -6,11 +6,17 @@ the YAML file, the defaults below.
 
 The YAML file is ``--config``, else ``MODELYARD_CONFIG``, else
 ``~/.config/modelyard/modelyard.yaml`` when it exists.
+
+This module is the only one that reads the environment. Besides ``MODELYARD_*`` it reads
+the other tools' model folders (``HF_HUB_CACHE``, ``HF_HOME``, ``OLLAMA_MODELS``), below
+every modelyard setting, into ``discovery``; and ``MODELYARD_DEBUG`` through
+``debug_enabled()``, apart from the settings, because the CLI needs it when they fail.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -221,6 +227,8 @@ class Settings(BaseSettings):
     figures: FiguresSettings = FiguresSettings()
     profile: str | None = None
     api: ApiSettings = ApiSettings()
+    # The admin key the CLI sends to a running manager (MODELYARD_API_KEY); never shown.
+    api_key: str | None = Field(None, repr=False)
     deployment: DeploymentSettings = DeploymentSettings()
 
     @classmethod
@@ -291,6 +299,46 @@ def describe_validation_error(exc: ValidationError, origin: str) -> str:
     return f"{origin}: key '{key}': {first['msg']}{more}"
 
 
+def tool_model_folders(environ: Mapping[str, str]) -> dict[str, Path]:
+    """The ``discovery`` folders named by other tools' variables: ``hf_cache`` from
+    ``HF_HUB_CACHE``, else ``HF_HOME``/hub; ``ollama_models`` from ``OLLAMA_MODELS``.
+    Unset or empty variables name nothing; ``~`` is expanded."""
+
+    def path(name: str) -> Path | None:
+        value = environ.get(name)
+        return Path(value).expanduser() if value else None
+
+    found: dict[str, Path] = {}
+    hub_cache, hf_home, ollama = path("HF_HUB_CACHE"), path("HF_HOME"), path("OLLAMA_MODELS")
+    if hub_cache is not None:
+        found["hf_cache"] = hub_cache
+    elif hf_home is not None:
+        found["hf_cache"] = hf_home / "hub"
+    if ollama is not None:
+        found["ollama_models"] = ollama
+    return found
+
+
+def debug_enabled(environ: Mapping[str, str] = os.environ) -> bool:
+    """``MODELYARD_DEBUG=1``: the CLI lets a traceback through instead of one line. Read
+    apart from ``Settings`` so that it also works when they fail to load."""
+    return environ.get("MODELYARD_DEBUG") == "1"
+
+
+def _with_tool_folders(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """Fill the discovery folders the file and the overrides leave unset from the tools'
+    variables. ``MODELYARD_DISCOVERY__*`` still wins: the environment source is above these
+    values. A ``discovery`` that is not a mapping is left for validation to report."""
+    discovery = data.get("discovery")
+    if discovery is None:
+        discovery = {}
+    if not isinstance(discovery, Mapping):
+        return
+    unset = {k: v for k, v in tool_model_folders(environ).items() if discovery.get(k) is None}
+    if unset:
+        data["discovery"] = {**discovery, **unset}
+
+
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     """Read the YAML file and the environment once. Raises ConfigError naming the bad key."""
     path = config_path(config)
@@ -298,6 +346,7 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     if path is not None:
         data["config_file"] = path
     data.update({k: v for k, v in overrides.items() if v is not None})
+    _with_tool_folders(data, os.environ)
     origin = f"config file {path}" if path else "configuration"
     try:
         settings = Settings(**data)

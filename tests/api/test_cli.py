@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -16,7 +17,7 @@ from modelyard.cli.control import HttpControl, LocalControl
 from modelyard.cli.manager import ManagerClient
 from modelyard.errors import FleetError
 from modelyard.services import Services, build_services
-from tests.api.conftest import api_settings, served_in_thread
+from tests.api.conftest import ADMIN_KEY, api_settings, served_in_thread
 from tests.support.processes import free_port
 
 
@@ -129,3 +130,18 @@ def test_both_controls_get_and_update_the_same_instance(tmp_path: Path) -> None:
         online = remote.update("alpha:01", {"idle_ttl": 60})
         assert remote.get("alpha:01") == online
         assert online["config"] == {**offline["config"], "idle_ttl": 60}
+
+
+def test_modelyard_api_key_is_sent_as_the_admin_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    keys = {"admin_keys": [{"name": "alice", "key": ADMIN_KEY}]}
+    settings = api_settings(tmp_path / "cfg", server={"host": "127.0.0.1", "port": port}, api=keys)
+    assert settings.config_file is not None
+    config = settings.config_file
+    with served_in_thread(settings):
+        refused = CliRunner().invoke(app, ["--config", str(config), "instances", "list"])
+        assert "needs an admin key" in str(refused.exception)
+        monkeypatch.setenv("MODELYARD_API_KEY", ADMIN_KEY)
+        run(config, "instances", "list")

@@ -11,6 +11,7 @@ from modelyard.catalog.sources import is_gguf_name
 from modelyard.catalog.sources.folders import scan_folders
 from modelyard.catalog.sources.hf import hf_cache_dir, scan_hf
 from modelyard.catalog.sources.ollama import ollama_models_dir, scan_ollama
+from modelyard.settings import load_settings
 from tests.catalog.layouts import REVISION, hf_file, model, ollama_model
 
 
@@ -161,16 +162,21 @@ def test_corrupt_hf_repo_is_a_warning_not_an_abort(tmp_path: Path) -> None:
     assert "models--org--broken" in scan.warnings[0]
 
 
+def _hf_cache(**discovery: object) -> Path:
+    """Where discovery looks for the Hugging Face cache, with the environment read now."""
+    return hf_cache_dir(load_settings(discovery=discovery).discovery.hf_cache)
+
+
 def test_hf_cache_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert scan_hf(tmp_path / "no-cache-here").files == ()
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
-    assert hf_cache_dir(None) == tmp_path / "hub-cache"
-    assert hf_cache_dir(tmp_path / "configured") == tmp_path / "configured"
+    assert _hf_cache() == tmp_path / "hub-cache"
+    assert _hf_cache(hf_cache=tmp_path / "configured") == tmp_path / "configured"
     monkeypatch.delenv("HF_HUB_CACHE")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    assert hf_cache_dir(None) == tmp_path / "hf-home" / "hub"
+    assert _hf_cache() == tmp_path / "hf-home" / "hub"
     monkeypatch.delenv("HF_HOME")
-    assert hf_cache_dir(None) == Path.home() / ".cache" / "huggingface" / "hub"
+    assert _hf_cache() == Path.home() / ".cache" / "huggingface" / "hub"
 
 
 def test_ollama_names_as_ollama_shows_them(tmp_path: Path) -> None:
@@ -220,7 +226,10 @@ def test_ollama_projector_layer_and_broken_entries(tmp_path: Path) -> None:
 
 
 def test_ollama_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert ollama_models_dir(None) == Path(os.environ["OLLAMA_MODELS"])
+    def located() -> Path:
+        return ollama_models_dir(load_settings().discovery.ollama_models)
+
+    assert located() == Path(os.environ["OLLAMA_MODELS"])
     monkeypatch.delenv("OLLAMA_MODELS")
-    assert ollama_models_dir(None) == Path.home() / ".ollama" / "models"
+    assert located() == Path.home() / ".ollama" / "models"
     assert scan_ollama(tmp_path / "none").files == ()

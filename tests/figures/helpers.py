@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from modelyard.gateway.figures import RequestRecord
+from modelyard.figures.record import Outcome, RequestKind, RequestRecord
 
 NOW = 1_700_000_000.0
 
@@ -19,13 +19,13 @@ def rec(**fields: Any) -> RequestRecord:
         "model_id": "m1",
         "instance_id": "m1:01",
         "route": "model",
-        "endpoint": "chat",
+        "endpoint": RequestKind.CHAT,
         "started_at": NOW,
         "ttft_s": 0.1,
         "latency_s": 1.1,
         "tokens_in": 10,
         "tokens_out": 20,
-        "outcome": "ok",
+        "outcome": Outcome.OK,
         "status": 200,
         "error": None,
         "stream": True,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from modelyard.gateway.aggregate import percentile
-from modelyard.gateway.figures import Figures
+from modelyard.figures.aggregate import percentile
+from modelyard.figures.service import Figures
 from modelyard.services import Services
 from modelyard.settings import load_settings
 from modelyard.store import Store

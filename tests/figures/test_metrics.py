@@ -6,7 +6,8 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelyard.gateway.metrics_router import metrics_router
+from modelyard.api.metrics import metrics_router
+from modelyard.figures.service import Figures
 from modelyard.services import Services
 
 from .helpers import rec
@@ -20,19 +21,22 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
+async def _scrape(figures: Figures) -> httpx.Response:
+    app = FastAPI()
+    app.include_router(metrics_router(figures))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        return await client.get("/metrics")
+
+
 async def test_metrics_text_holds_the_counters(services: Services) -> None:
     figures = services.figures
     figures.record(rec(ttft_s=0.02, latency_s=0.3))
     figures.record(rec(ttft_s=0.02, latency_s=0.3))
     figures.record(rec(outcome="error", status=502, ttft_s=None))
     figures.record(rec(model_id=None, instance_id=None, outcome="error", status=404))
-    figures.track_in_flight(lambda: {"m1:01": 2})
-    app = FastAPI()
-    app.include_router(metrics_router(figures))
 
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        response = await client.get("/metrics")
+    response = await _scrape(figures)
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -52,14 +56,26 @@ async def test_metrics_text_holds_the_counters(services: Services) -> None:
         samples[("modelyard_request_latency_seconds_bucket", (("le", "0.5"), ("model", "m1")))] == 2
     )
     assert samples[("modelyard_ttft_seconds_bucket", (("le", "0.025"), ("model", "m1")))] == 2
-    assert samples[("modelyard_in_flight", (("instance", "m1:01"),))] == 2
     assert samples[("modelyard_figures_pending", ())] == 4
+    assert not any(name == "modelyard_in_flight" for name, _ in samples)  # no provider given
+
+
+async def test_in_flight_gauge_reads_the_provider_at_each_scrape(services: Services) -> None:
+    """Prevents a gauge nothing feeds: ``modelyard_in_flight`` was declared but never set."""
+    counts = {"m1:01": 2, "m2:01": 0}
+    figures = Figures(services.settings, services.store, in_flight=lambda: counts)
+
+    first = _samples((await _scrape(figures)).text)
+    counts["m1:01"] = 5
+    second = _samples((await _scrape(figures)).text)
+
+    assert first[("modelyard_in_flight", (("instance", "m1:01"),))] == 2
+    assert first[("modelyard_in_flight", (("instance", "m2:01"),))] == 0
+    assert second[("modelyard_in_flight", (("instance", "m1:01"),))] == 5
 
 
 def test_each_service_has_its_own_registry(services: Services) -> None:
     """Two services in one process must not share (or collide in) the global registry."""
-    from modelyard.gateway.figures import Figures
-
     other = Figures(services.settings, services.store)
     services.figures.record(rec())
     assert b'model="m1"' in services.figures.render_metrics()[0]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from modelyard.errors import ValidationFailed
-from modelyard.gateway.figures import Figures
-from modelyard.gateway.request_log import RequestLog
+from modelyard.figures.request_log import RequestLog
+from modelyard.figures.service import Figures
 from modelyard.settings import Settings, load_settings
 from modelyard.store import Store
 

@@ -6,9 +6,28 @@ import json
 
 import pytest
 
-from modelyard.gateway.figures import usage_from_body, usage_from_sse_event
+from modelyard.figures.record import (
+    Outcome,
+    RequestKind,
+    usage_from_body,
+    usage_from_sse_event,
+)
+from modelyard.gateway.protocol import PATHS, Endpoint
 
 from .helpers import rec
+
+
+def test_kinds_and_outcomes_keep_the_strings_already_stored() -> None:
+    """Rows and log lines written before the enums hold these strings; so do new ones."""
+    assert [kind.value for kind in RequestKind] == ["chat", "completions", "embeddings"]
+    assert [outcome.value for outcome in Outcome] == ["ok", "error", "cancelled"]
+    line = json.dumps(
+        rec(endpoint=RequestKind.EMBEDDINGS, outcome=Outcome.CANCELLED, stream=False).to_json()
+    )
+    assert '"endpoint": "embeddings"' in line
+    assert '"outcome": "cancelled"' in line
+    assert Endpoint is RequestKind
+    assert set(PATHS) == set(RequestKind)
 
 
 def test_openai_usage_in_a_body() -> None:

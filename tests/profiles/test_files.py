@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.errors import Conflict, ValidationFailed
-from modelyard.profiles.files import EXAMPLES, ProfileFiles, ProfileNotFound
+from modelyard.errors import Conflict, ProfileNotFound, ValidationFailed
+from modelyard.profiles.files import EXAMPLES, ProfileFiles
 
 
 def test_examples_are_copied_once_into_a_new_folder(tmp_path: Path) -> None:

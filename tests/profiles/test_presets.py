@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from modelyard.errors import Conflict
-from modelyard.profiles.presets import PresetBody, PresetNotFound, Presets
+from modelyard.errors import Conflict, PresetNotFound
+from modelyard.profiles.presets import PresetBody, Presets
 from modelyard.services import Services
 
 

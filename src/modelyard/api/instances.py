@@ -21,8 +21,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.api.auth import Caller, identify, presented_key
-from modelyard.api.state import PresetsDep
-from modelyard.app import services_of
+from modelyard.api.state import PresetsDep, services_of
 from modelyard.errors import ValidationFailed
 from modelyard.fleet.fleet import Fleet
 from modelyard.fleet.instance import InstanceView

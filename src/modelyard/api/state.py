@@ -1,6 +1,7 @@
 """Typed accessors from a request to the services the composition root put on ``app.state``.
 
-Routes never reach into ``app.state`` themselves; they depend on these.
+Routes (``modelyard.api``, ``modelyard.dashboard``) never reach into ``app.state``
+themselves, nor import the app: they depend on these.
 """
 
 from __future__ import annotations
@@ -12,46 +13,47 @@ from fastapi import Depends, Header, Request
 from modelyard.api.auth import Caller, identify, identify_any, presented_key
 from modelyard.catalog.catalog import Catalog
 from modelyard.events import EventBus
+from modelyard.figures.service import Figures
 from modelyard.fleet.fleet import Fleet
-from modelyard.gateway.figures import Figures
 from modelyard.profiles.presets import Presets
 from modelyard.profiles.service import ProfileService
 from modelyard.services import Services
 from modelyard.store import Store
 
 
-def services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
+    """The services the app was built with (``create_app`` puts them on ``app.state``)."""
     found = request.app.state.services
     assert isinstance(found, Services)
     return found
 
 
 def catalog(request: Request) -> Catalog:
-    return services(request).catalog
+    return services_of(request).catalog
 
 
 def fleet(request: Request) -> Fleet:
-    return services(request).fleet
+    return services_of(request).fleet
 
 
 def figures(request: Request) -> Figures:
-    return services(request).figures
+    return services_of(request).figures
 
 
 def profiles(request: Request) -> ProfileService:
-    return services(request).profiles
+    return services_of(request).profiles
 
 
 def presets(request: Request) -> Presets:
-    return services(request).presets
+    return services_of(request).presets
 
 
 def events(request: Request) -> EventBus:
-    return services(request).events
+    return services_of(request).events
 
 
 def store(request: Request) -> Store:
-    return services(request).store
+    return services_of(request).store
 
 
 def admin(
@@ -60,11 +62,11 @@ def admin(
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> Caller:
     """The admin caller of this request. Raises Unauthorized (401) or Forbidden (403)."""
-    return identify(services(request).settings, presented_key(authorization, x_api_key))
+    return identify(services_of(request).settings, presented_key(authorization, x_api_key))
 
 
 AdminCaller = Annotated[Caller, Depends(admin)]
-ServicesDep = Annotated[Services, Depends(services)]
+ServicesDep = Annotated[Services, Depends(services_of)]
 CatalogDep = Annotated[Catalog, Depends(catalog)]
 FleetDep = Annotated[Fleet, Depends(fleet)]
 FiguresDep = Annotated[Figures, Depends(figures)]
@@ -80,7 +82,7 @@ def any_caller(
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> Caller:
     """An admin or inference caller (for the read-only /v1 additions). Raises Unauthorized."""
-    return identify_any(services(request).settings, presented_key(authorization, x_api_key))
+    return identify_any(services_of(request).settings, presented_key(authorization, x_api_key))
 
 
 AnyCaller = Annotated[Caller, Depends(any_caller)]

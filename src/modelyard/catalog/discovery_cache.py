@@ -77,10 +77,6 @@ class DiscoveryCache:
         """Keys of rows no file of this scan used: gone, changed, or now failing."""
         return sorted(set(self._rows) - self._seen)
 
-    @property
-    def dirty(self) -> bool:
-        return bool(self._upserts) or bool(self.stale)
-
     def write(self, conn: sqlite3.Connection) -> None:
         """Apply this scan's changes inside the caller's transaction."""
         write_cached_headers(conn, self.stale, self._upserts)

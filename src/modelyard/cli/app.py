@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from typer._click import Command, Context  # typer's own click, which TyperGroup uses
 from typer.core import TyperGroup
 
 from modelyard import __version__
 from modelyard.cli.context import CliState, err_console
 from modelyard.errors import ConfigError, ModelyardError
+from modelyard.settings import debug_enabled
 
 # Each command's module, in the order help lists them. A module is imported when one of its
 # commands runs (or help lists them all), so `serve` does not carry what the other commands
@@ -33,35 +32,39 @@ _COMMANDS = {
 
 
 class _LazyGroup(TyperGroup):
-    """The root group: commands are built from their module on first use."""
+    """The root group: commands are built from their module on first use.
 
-    def list_commands(self, ctx: Context) -> list[str]:
+    Its methods take typer's click context and commands. Typer now vendors click (the
+    private ``typer._click``, which it says is no API and will change), so those are not the
+    ``click`` package's classes, and they have no public name: hence ``Any`` below rather
+    than an import from a private module. With a typer still on ``click`` this works as well.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
         return list(_COMMANDS)
 
-    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in self.commands and cmd_name in _COMMANDS:
-            self.commands.update(_commands_of(_COMMANDS[cmd_name]))
+            self.commands.update(_group_of(_COMMANDS[cmd_name]).commands)
         return self.commands.get(cmd_name)
 
-    def resolve_command(
-        self, ctx: Context, args: list[str]
-    ) -> tuple[str | None, Command | None, list[str]]:
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and args[0] not in _COMMANDS:  # an unknown name: load all to suggest one
             for name in _COMMANDS:
                 self.get_command(ctx, name)
         return super().resolve_command(ctx, args)
 
 
-def _commands_of(module_name: str) -> dict[str, Command]:
-    """The click commands of ``modelyard.cli.<module_name>``: what its ``register`` adds, or
-    its ``app`` as a group of that name."""
+def _group_of(module_name: str) -> TyperGroup:
+    """A group holding the commands of ``modelyard.cli.<module_name>``: what its ``register``
+    adds, or its ``app`` as a group of that name."""
     module = importlib.import_module(f"modelyard.cli.{module_name}")
     holder = typer.Typer()
     if hasattr(module, "register"):
         module.register(holder)
     else:
         holder.add_typer(module.app, name=module_name)
-    return dict(typer.main.get_group(holder).commands)
+    return typer.main.get_group(holder)
 
 
 app = typer.Typer(
@@ -116,15 +119,16 @@ def main() -> None:
 
     ``MODELYARD_DEBUG=1`` lets the traceback through instead.
     """
+    debug = debug_enabled()
     try:
         app()
     except ModelyardError as exc:
-        if os.environ.get("MODELYARD_DEBUG") == "1":
+        if debug:
             raise
         _say("error", exc.message)
         sys.exit(2 if isinstance(exc, ConfigError) else 1)
     except Exception as exc:  # a bug: still one line unless debugging
-        if os.environ.get("MODELYARD_DEBUG") == "1":
+        if debug:
             raise
         _say(
             "internal error",

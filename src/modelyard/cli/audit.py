@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from modelyard.api.audit import read_audit
 from modelyard.cli.context import console, services
+from modelyard.store.audit import read_audit
 
 
 def audit(
@@ -24,7 +25,7 @@ def audit(
     with services(ctx) as built:
         entries = read_audit(built.store, limit=limit, actor=actor, action=action, target=target)
     if as_json:
-        console.print_json(json.dumps([e.model_dump() for e in entries]))
+        console.print_json(json.dumps([asdict(e) for e in entries]))
         return
     table = Table()
     for column in ("at", "actor", "action", "target", "old", "new"):

@@ -1,12 +1,12 @@
 """Talking to the running manager (``modelyard serve``) over its /api routes.
 
 Errors come back as the manager's JSON error and become a ModelyardError with its message,
-so the CLI prints one line. ``MODELYARD_API_KEY`` is sent as the admin key when set.
+so the CLI prints one line. ``settings.api_key`` (``MODELYARD_API_KEY``) is sent as the admin
+key when set.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +26,7 @@ class ManagerClient:
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
         self.url = f"http://{host}:{settings.server.port}"
-        key = os.environ.get("MODELYARD_API_KEY")
+        key = settings.api_key
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._client = httpx.Client(base_url=self.url, headers=headers, trust_env=False)
 

@@ -20,7 +20,6 @@ MAX_NUMBER = 99
 MAX_DISPLAY_NAME = 64
 MAX_SYSTEM_PROMPT = 4096
 _TAG = re.compile(r"<[^>]*>")
-_ID = re.compile(r"^(?P<model>.+):(?P<number>\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -86,15 +85,6 @@ class InstanceView:
 
 def instance_id(model_id: str, number: int) -> str:
     return f"{model_id}:{number:02d}"
-
-
-def parse_instance_id(value: str) -> tuple[str, int] | None:
-    """``("model", 3)`` for ``"model:03"``; None when it is not an instance id."""
-    match = _ID.match(value)
-    if match is None:
-        return None
-    number = int(match.group("number"))
-    return (match.group("model"), number) if 1 <= number <= MAX_NUMBER else None
 
 
 def clean_display_name(value: str | None) -> str | None:

@@ -20,8 +20,9 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
+from modelyard.errors import BodyTooLarge
 from modelyard.gateway.answer import Answer
-from modelyard.gateway.protocol import PATHS, BodyTooLarge, Endpoint
+from modelyard.gateway.protocol import PATHS, Endpoint
 from modelyard.gateway.serving import Gateway
 
 ENDPOINTS: dict[str, Endpoint] = {path: endpoint for endpoint, path in PATHS.items()}

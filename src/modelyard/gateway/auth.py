@@ -15,10 +15,6 @@ class Keys:
     def __init__(self, keys: Iterable[ApiKey]) -> None:
         self._keys = tuple((k.name, k.key.encode()) for k in keys)
 
-    @property
-    def required(self) -> bool:
-        return bool(self._keys)
-
     def check(self, authorization: str | None) -> str | None:
         """The name of the key presented, ``None`` when no keys are configured.
 

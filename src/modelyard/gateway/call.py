@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from modelyard.figures.record import usage_from_sse_event
 from modelyard.gateway.answer import Headers
-from modelyard.gateway.figures import usage_from_sse_event
 from modelyard.gateway.protocol import Endpoint
 
 

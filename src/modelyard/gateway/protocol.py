@@ -11,26 +11,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from modelyard.errors import BadRequest, ValidationFailed
+from modelyard.errors import InvalidJson, ValidationFailed
+from modelyard.figures.record import RequestKind
 
-Endpoint = Literal["chat", "completions", "embeddings"]
+Endpoint = RequestKind  # one type for the gateway's endpoints and the figures' request kinds
 PATHS: dict[Endpoint, str] = {
-    "chat": "/v1/chat/completions",
-    "completions": "/v1/completions",
-    "embeddings": "/v1/embeddings",
+    Endpoint.CHAT: "/v1/chat/completions",
+    Endpoint.COMPLETIONS: "/v1/completions",
+    Endpoint.EMBEDDINGS: "/v1/embeddings",
 }
 _MODEL_MAX = 256
-
-
-class InvalidJson(BadRequest):
-    code = "invalid_json"
-
-
-class BodyTooLarge(BadRequest):
-    status = 413
-    code = "body_too_large"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +55,9 @@ def parse(body: bytes, endpoint: Endpoint) -> Parsed:
         if stream is not None:
             raise ValidationFailed("'stream' must be true or false", param="stream")
         stream = False
-    if endpoint == "chat":
+    if endpoint == Endpoint.CHAT:
         _check_messages(payload.get("messages"))
-    elif endpoint == "completions":
+    elif endpoint == Endpoint.COMPLETIONS:
         _check_text_or_list(payload.get("prompt"), "prompt")
     else:
         _check_text_or_list(payload.get("input"), "input")
@@ -107,7 +99,7 @@ def with_persona(parsed: Parsed, system_prompt: str | None) -> bytes:
     the persona first as a system message (a client's own system message stays, after it).
     A raw ``prompt`` (``/v1/completions``) is never changed.
     """
-    if not system_prompt or parsed.endpoint != "chat":
+    if not system_prompt or parsed.endpoint != Endpoint.CHAT:
         return parsed.body
     payload = dict(parsed.payload)
     payload["messages"] = [{"role": "system", "content": system_prompt}, *payload["messages"]]

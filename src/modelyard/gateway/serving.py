@@ -45,6 +45,8 @@ from modelyard.errors import (
     RateLimited,
     UpstreamError,
 )
+from modelyard.figures.record import Outcome, RequestRecord, usage_from_sse_event
+from modelyard.figures.service import Figures
 from modelyard.fleet.fleet import Fleet, FleetEvent
 from modelyard.gateway.acquire import Acquirer, Held
 from modelyard.gateway.answer import Answer, error_answer
@@ -52,7 +54,6 @@ from modelyard.gateway.auth import Keys
 from modelyard.gateway.call import Call
 from modelyard.gateway.errors import error_event
 from modelyard.gateway.exchange import Ending, Exchange
-from modelyard.gateway.figures import Figures, RequestRecord, usage_from_sse_event
 from modelyard.gateway.listing import health_report, models_listing
 from modelyard.gateway.protocol import PATHS, Endpoint, Parsed, parse, with_persona
 from modelyard.gateway.snapshot import Snapshot, build_snapshot
@@ -80,7 +81,11 @@ BodyReader = Callable[[int], Awaitable[bytes]]
 _MODEL_FIELD = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
 _RETRYABLE = (UpstreamError, FleetError, RateLimited, InstanceNotFound)
 _MAX_ERROR_BODY = 4096
-_OUTCOMES = {Ending.OK: "ok", Ending.FAILED: "error", Ending.CANCELLED: "cancelled"}
+_OUTCOMES = {
+    Ending.OK: Outcome.OK,
+    Ending.FAILED: Outcome.ERROR,
+    Ending.CANCELLED: Outcome.CANCELLED,
+}
 
 
 class Gateway:
@@ -231,10 +236,10 @@ class Gateway:
                 return await self._stream(call, parsed, cands)
             return await self._complete(call, parsed, cands)
         except ModelyardError as exc:
-            self._record(call, "error", exc.status, exc.message)
+            self._record(call, Outcome.ERROR, exc.status, exc.message)
             return error_answer(exc, call.headers())
         except asyncio.CancelledError:
-            self._record(call, "cancelled", 499, None)
+            self._record(call, Outcome.CANCELLED, 499, None)
             raise
 
     async def _plan(self, name: str, call: Call) -> tuple[Candidate, ...]:
@@ -275,9 +280,9 @@ class Gateway:
             found = usage_from_sse_event(body)
             if found is not None:
                 call.usage = found
-            self._record(call, "ok", status, None)
+            self._record(call, Outcome.OK, status, None)
         else:
-            self._record(call, "error", status, _error_message(body[:_MAX_ERROR_BODY]))
+            self._record(call, Outcome.ERROR, status, _error_message(body[:_MAX_ERROR_BODY]))
 
     async def _stream(self, call: Call, parsed: Parsed, cands: tuple[Candidate, ...]) -> Answer:
         task = asyncio.ensure_future(self._attempts(call, parsed, cands, read_all=False))
@@ -297,7 +302,9 @@ class Gateway:
                 body = await exchange.read_all()
             finally:
                 await exchange.aclose()
-            self._record(call, "error", exchange.status, body[:200].decode("utf-8", "replace"))
+            self._record(
+                call, Outcome.ERROR, exchange.status, body[:200].decode("utf-8", "replace")
+            )
             return Answer(exchange.status, headers, body)
         call.relaying = True
         return Answer(exchange.status, headers, stream=exchange)
@@ -378,7 +385,8 @@ class Gateway:
             self._health.pop(instance_id, None)
         if call.relaying:
             outcome = _OUTCOMES[exchange.ending]
-            self._record(call, outcome, 502 if outcome == "error" else 200, exchange.failure)
+            status = 502 if outcome is Outcome.ERROR else 200
+            self._record(call, outcome, status, exchange.failure)
 
     # -- health and figures -----------------------------------------------------------------
 
@@ -388,7 +396,7 @@ class Gateway:
             record, time.monotonic(), self._policy, why
         )
 
-    def _record(self, call: Call, outcome: str, status: int, error: str | None) -> None:
+    def _record(self, call: Call, outcome: Outcome, status: int, error: str | None) -> None:
         self._figures.record(
             RequestRecord(
                 request_id=call.request_id,
@@ -401,7 +409,7 @@ class Gateway:
                 latency_s=time.perf_counter() - call.started,
                 tokens_in=call.usage[0],
                 tokens_out=call.usage[1],
-                outcome=outcome,  # type: ignore[arg-type]
+                outcome=outcome,
                 status=status,
                 error=error,
                 stream=call.stream,
@@ -435,7 +443,7 @@ class _Waiting:
         try:
             exchange, _ = task.result()
         except ModelyardError as exc:
-            self._gateway._record(call, "error", exc.status, exc.message)
+            self._gateway._record(call, Outcome.ERROR, exc.status, exc.message)
             yield error_event(exc)
             return
         self._exchange = exchange

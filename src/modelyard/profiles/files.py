@@ -20,15 +20,11 @@ from typing import Any
 
 import yaml
 
-from modelyard.errors import Conflict, NotFound, ValidationFailed
+from modelyard.errors import Conflict, ProfileNotFound, ValidationFailed
 from modelyard.profiles.schema import NAME_PATTERN
 
 _NAME = re.compile(NAME_PATTERN)
 EXAMPLES = ("development", "production", "fast-only")
-
-
-class ProfileNotFound(NotFound):
-    code = "profile_not_found"
 
 
 @dataclass(frozen=True)

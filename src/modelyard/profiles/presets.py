@@ -11,15 +11,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelyard.errors import Conflict, NotFound
+from modelyard.errors import Conflict, PresetNotFound
 from modelyard.store import Store
 from modelyard.store.presets import delete_preset, insert_preset, preset_row, preset_rows
 
 PRESET_NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-
-
-class PresetNotFound(NotFound):
-    code = "preset_not_found"
 
 
 class PresetBody(BaseModel):

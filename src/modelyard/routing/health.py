@@ -7,8 +7,9 @@ A circuit breaker as pure transitions over a frozen ``Health``:
 - cooldown: no requests until ``cooldown_until``. The n-th trip in a row lasts
   ``base * 2**(n-1)`` seconds, at most ``max``.
 - probing: after the cooldown exactly one request goes through (``begin_probe``). Its success
-  closes the breaker and forgets the trips; its failure trips it again, for twice as long. A
-  probe whose outcome never arrives frees the slot after ``cooldown_max_s``.
+  closes the breaker and forgets the trips (the record becomes ``HEALTHY``: the caller drops
+  it); its failure trips it again, for twice as long. A probe whose outcome never arrives
+  frees the slot after ``cooldown_max_s``.
 
 Times are seconds on one monotonic clock, passed in by the caller.
 """
@@ -59,11 +60,6 @@ def verdict(health: Health, now: float, policy: HealthPolicy) -> Verdict:
 def begin_probe(health: Health, now: float) -> Health:
     """Record that the probe request was sent."""
     return replace(health, probe_since=now)
-
-
-def on_success(health: Health) -> Health:
-    """A request completed: close the breaker, forget failures."""
-    return HEALTHY if health != HEALTHY else health
 
 
 def on_failure(health: Health, now: float, policy: HealthPolicy, error: str) -> Health:

@@ -1,20 +1,39 @@
-"""The ``requests`` table: one row per gateway request, written in batches off the hot path."""
+"""The ``requests`` table: one row per gateway request, written in batches off the hot path.
+
+Plain data in and out: rows are mappings of column values, results are this module's frozen
+dataclasses. What a row means (an outcome, a success) is the figures' business, not the
+store's.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from modelyard.gateway.aggregate import Sample, Totals
-from modelyard.gateway.record import RequestRecord
 from modelyard.store.db import Store
 
-_COLUMNS = (
-    "request_id, model_id, instance_id, route, endpoint, started_at, ttft_s, latency_s, "
-    "tokens_in, tokens_out, tokens_per_s, outcome, status, error, stream"
+COLUMNS = (
+    "request_id",
+    "model_id",
+    "instance_id",
+    "route",
+    "endpoint",
+    "started_at",
+    "ttft_s",
+    "latency_s",
+    "tokens_in",
+    "tokens_out",
+    "tokens_per_s",
+    "outcome",
+    "status",
+    "error",
+    "stream",
 )
-_INSERT = f"INSERT INTO requests ({_COLUMNS}) VALUES ({', '.join('?' * 15)})"
+_INSERT = (
+    f"INSERT INTO requests ({', '.join(COLUMNS)}) "
+    f"VALUES ({', '.join(':' + column for column in COLUMNS)})"
+)
 
 
 @dataclass(frozen=True)
@@ -30,15 +49,15 @@ class GroupTotals:
     tokens_out: int
     last_at: float
 
-    def totals(self) -> Totals:
-        return Totals(
-            requests=self.requests,
-            successes=self.requests if self.outcome == "ok" else 0,
-            cancelled=self.requests if self.outcome == "cancelled" else 0,
-            tokens_in=self.tokens_in,
-            tokens_out=self.tokens_out,
-            last_at=self.last_at,
-        )
+
+@dataclass(frozen=True)
+class SampleRow:
+    """The timings of one stored request."""
+
+    ttft_s: float | None
+    latency_s: float
+    tokens_per_s: float | None
+    outcome: str
 
 
 @dataclass(frozen=True)
@@ -49,28 +68,10 @@ class HistoryRow:
     tokens_per_s: float | None
 
 
-def insert(store: Store, records: Sequence[RequestRecord]) -> None:
-    """Write ``records`` in one transaction: all land or none. Raises sqlite3 errors."""
-    rows = [
-        (
-            r.request_id,
-            r.model_id,
-            r.instance_id,
-            r.route,
-            r.endpoint,
-            r.started_at,
-            r.ttft_s,
-            r.latency_s,
-            r.tokens_in,
-            r.tokens_out,
-            r.tokens_per_s,
-            r.outcome,
-            r.status,
-            r.error,
-            int(r.stream),
-        )
-        for r in records
-    ]
+def insert(store: Store, rows: Iterable[Mapping[str, object]]) -> None:
+    """Write ``rows`` (each with a value for every name in ``COLUMNS``; other keys are
+    ignored) in one transaction: all land or none. Raises sqlite3 errors, ProgrammingError
+    for a row without one of the columns."""
     with store.transaction() as conn:
         conn.executemany(_INSERT, rows)
 
@@ -100,7 +101,7 @@ def group_totals(store: Store) -> list[GroupTotals]:
 
 def latest_samples(
     store: Store, key: Literal["model_id", "instance_id"] | None, limit: int
-) -> dict[str | None, list[Sample]]:
+) -> dict[str | None, list[SampleRow]]:
     """The latest ``limit`` samples per model, per instance, or overall (key ``None``), oldest
     first."""
     partition = f"PARTITION BY {key}" if key else ""
@@ -113,14 +114,14 @@ def latest_samples(
         f" FROM requests {where}) WHERE rn <= ? ORDER BY started_at, rn DESC",
         (limit,),
     )
-    out: dict[str | None, list[Sample]] = {}
+    out: dict[str | None, list[SampleRow]] = {}
     for row in rows:
         out.setdefault(row["k"], []).append(
-            Sample(
+            SampleRow(
                 ttft_s=row["ttft_s"],
                 latency_s=row["latency_s"],
                 tokens_per_s=row["tokens_per_s"],
-                ok=row["outcome"] == "ok",
+                outcome=row["outcome"],
             )
         )
     return out

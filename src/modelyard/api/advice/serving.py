@@ -31,7 +31,7 @@ from modelyard.api.advice.protocol import (
 )
 from modelyard.catalog.model import Model
 from modelyard.engines.base import EngineArgs, LaunchSpec, MemoryEstimate
-from modelyard.errors import ModelyardError, NotFound
+from modelyard.errors import ModelyardError, RoleNotFound
 from modelyard.fleet.instance import InstanceView
 from modelyard.fleet.memory import MemoryInventory
 from modelyard.profiles.deployment import GIB
@@ -46,10 +46,6 @@ _WEIGHTS: Mapping[Priority, tuple[float, float]] = {
 _TIER_BONUS = {"fast": 0.0, "balanced": 0.1, "powerful": 0.2}
 _LOW_BITS = ("Q2", "Q3", "IQ1", "IQ2", "IQ3")
 _HOLDING = ("starting", "ready", "stopping")
-
-
-class RoleNotFound(NotFound):
-    code = "role_not_found"
 
 
 @dataclass(frozen=True)

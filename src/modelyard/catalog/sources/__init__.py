@@ -10,7 +10,6 @@ entry or an unreadable folder is a warning, a file that cannot even be stat'ed i
 
 from __future__ import annotations
 
-import os
 import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -113,9 +112,3 @@ def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a directory"
     return "not a file"
-
-
-def env_path(name: str) -> Path | None:
-    """The path in environment variable ``name``, or None when unset or empty."""
-    value = os.environ.get(name)
-    return Path(value).expanduser() if value else None

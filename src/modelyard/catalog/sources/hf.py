@@ -8,21 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelyard.catalog.sources import FoundFile, SourceScan, env_path, found_file, is_gguf_name
+from modelyard.catalog.sources import FoundFile, SourceScan, found_file, is_gguf_name
 
 
 def hf_cache_dir(configured: Path | None) -> Path:
-    """Where the Hugging Face tools put the cache: the configured folder, ``HF_HUB_CACHE``,
-    ``HF_HOME/hub``, or ``~/.cache/huggingface/hub``. Read from the environment on each call.
-    """
+    """Where the Hugging Face tools put the cache: ``discovery.hf_cache`` (which the settings
+    fill from ``HF_HUB_CACHE`` or ``HF_HOME/hub`` when unset), else their default,
+    ``~/.cache/huggingface/hub``."""
     if configured is not None:
         return configured.expanduser()
-    explicit = env_path("HF_HUB_CACHE")
-    if explicit is not None:
-        return explicit
-    home = env_path("HF_HOME")
-    if home is not None:
-        return home / "hub"
     return Path("~/.cache/huggingface/hub").expanduser()
 
 

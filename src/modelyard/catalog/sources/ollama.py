@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from modelyard.catalog.sources import FoundFile, SourceScan, env_path, found_file
+from modelyard.catalog.sources import FoundFile, SourceScan, found_file
 
 MODEL_MEDIA_TYPE = "application/vnd.ollama.image.model"
 PROJECTOR_MEDIA_TYPE = "application/vnd.ollama.image.projector"
@@ -24,10 +24,11 @@ _DIGEST = re.compile(r"[a-z0-9]+:[0-9a-fA-F]+")  # never a path: a digest names 
 
 
 def ollama_models_dir(configured: Path | None) -> Path:
-    """The configured folder, ``OLLAMA_MODELS``, or ``~/.ollama/models``."""
+    """``discovery.ollama_models`` (which the settings fill from ``OLLAMA_MODELS`` when
+    unset), else Ollama's default, ``~/.ollama/models``."""
     if configured is not None:
         return configured.expanduser()
-    return env_path("OLLAMA_MODELS") or Path("~/.ollama/models").expanduser()
+    return Path("~/.ollama/models").expanduser()
 
 
 def display_name(registry: str, namespace: str, name: str, tag: str) -> str:

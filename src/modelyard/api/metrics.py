@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from modelyard.gateway.figures import Figures
+from modelyard.figures.service import Figures
 
 
 def metrics_router(figures: Figures) -> APIRouter:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from modelyard.gateway.record import RequestRecord
+from modelyard.figures.record import Outcome, RequestRecord
 
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
@@ -21,6 +21,8 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 TTFT_BUCKETS: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
+
+CounterKey = tuple[str, str, str, str]  # model, instance, endpoint, outcome ("" when unknown)
 
 
 def percentile(ordered: Sequence[float], q: float) -> float | None:
@@ -128,9 +130,9 @@ class Aggregate:
         if rec.ttft_s is not None:
             self.ttft.append(rec.ttft_s)
             self.ttft_hist.observe(rec.ttft_s)
-        if rec.outcome == "cancelled":
+        if rec.outcome == Outcome.CANCELLED:
             self.cancelled += 1
-        elif rec.outcome == "ok":
+        elif rec.outcome == Outcome.OK:
             self.successes += 1
             self.latency.append(rec.latency_s)
             self.latency_hist.observe(rec.latency_s)

@@ -10,10 +10,28 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
-Endpoint = Literal["chat", "completions", "embeddings"]
-Outcome = Literal["ok", "error", "cancelled"]
+
+class RequestKind(StrEnum):
+    """The ``/v1`` endpoint a request came to. The values are what the store, the request log
+    and the ``endpoint`` label of the metrics hold."""
+
+    CHAT = "chat"
+    COMPLETIONS = "completions"
+    EMBEDDINGS = "embeddings"
+
+
+class Outcome(StrEnum):
+    """How a request ended: ``ok`` (the backend answered), ``error`` (it failed, or modelyard
+    refused it), ``cancelled`` (the client went away first)."""
+
+    OK = "ok"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+
 Usage = tuple[int | None, int | None]
 
 # Below this much generation time a tokens/s figure is noise (one chunk, clock granularity).
@@ -42,7 +60,7 @@ class RequestRecord:
     model_id: str | None
     instance_id: str | None
     route: str
-    endpoint: Endpoint
+    endpoint: RequestKind
     started_at: float
     ttft_s: float | None
     latency_s: float
@@ -62,7 +80,7 @@ class RequestRecord:
         ``None`` unless the request succeeded with tokens out and at least
         ``MIN_GENERATION_S`` of generation time.
         """
-        if self.outcome != "ok" or not self.tokens_out:
+        if self.outcome != Outcome.OK or not self.tokens_out:
             return None
         generation = self.latency_s
         if self.stream and self.ttft_s is not None:

@@ -10,7 +10,7 @@ buffer to the store (one transaction per batch) and to the JSONL request log eve
 ``load_totals()`` read the store. Everything but ``history()`` and ``load_totals()`` must run
 on one thread: the event loop's, in the server.
 
-    figures = Figures(settings, store)
+    figures = Figures(settings, store, in_flight=counts)  # counts() -> {instance id: n}
     await figures.start()          # loads stored totals, starts the flush task
     figures.record(rec)            # O(1), never blocks
     await figures.aclose()         # final flush; records after this are not written
@@ -23,43 +23,22 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from modelyard.errors import ValidationFailed
-from modelyard.gateway import aggregate
-from modelyard.gateway.aggregate import Aggregate, Sample
-from modelyard.gateway.record import (
-    Endpoint,
-    Outcome,
-    RequestRecord,
-    Usage,
-    usage_from_body,
-    usage_from_sse_event,
-)
-from modelyard.gateway.request_log import RequestLog
+from modelyard.figures import aggregate
+from modelyard.figures.aggregate import Aggregate, CounterKey, Sample, Totals
+from modelyard.figures.record import Outcome, RequestRecord
+from modelyard.figures.request_log import RequestLog
 from modelyard.settings import Settings
 from modelyard.store import Store
 from modelyard.store import requests as requests_table
 
-if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
-
-__all__ = [
-    "Endpoint",
-    "Figures",
-    "Outcome",
-    "RequestRecord",
-    "Usage",
-    "usage_from_body",
-    "usage_from_sse_event",
-]
-
 logger = logging.getLogger(__name__)
 
 HISTORY_DEFAULT_S = 24 * 3600.0
-CounterKey = tuple[str, str, str, str]  # model, instance, endpoint, outcome ("" when unknown)
 
 
 @dataclass(frozen=True)
@@ -72,10 +51,24 @@ class _StoredHistory:
     by_instance: dict[str | None, list[Sample]]
 
 
-class Figures:
-    """The figures service. Built once by the composition root; see the module docstring."""
+def _nothing_in_flight() -> Mapping[str, int]:
+    return {}
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+
+class Figures:
+    """The figures service. Built once by the composition root; see the module docstring.
+
+    ``in_flight`` gives the requests in flight per instance id; it is called at each metrics
+    scrape, on the event loop's thread, and feeds the ``modelyard_in_flight`` gauge.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        in_flight: Callable[[], Mapping[str, int]] = _nothing_in_flight,
+    ) -> None:
         conf = settings.figures
         self._store = store
         self._reservoir = conf.reservoir
@@ -92,12 +85,11 @@ class Figures:
         )
         self._buffer: list[RequestRecord] = []
         self._dropped = 0
-        self._in_flight: list[Callable[[], Mapping[str, int]]] = []
+        self._in_flight = in_flight
         self._task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
         self._flush_lock: asyncio.Lock | None = None
         self._reset()
-        self._registry: CollectorRegistry | None = None  # built on the first scrape
 
     def _reset(self) -> None:
         self._total = Aggregate(self._reservoir)
@@ -136,18 +128,6 @@ class Figures:
         if agg is None:
             agg = table[key] = Aggregate(self._reservoir)
         return agg
-
-    def track_in_flight(self, provider: Callable[[], Mapping[str, int]]) -> None:
-        """Add a source of in-flight counts per instance, read at each metrics scrape."""
-        self._in_flight.append(provider)
-
-    def in_flight(self) -> dict[str, int]:
-        """In-flight requests per instance, summed over the tracked providers."""
-        out: dict[str, int] = {}
-        for provider in self._in_flight:
-            for instance_id, count in provider().items():
-                out[instance_id] = out.get(instance_id, 0) + count
-        return out
 
     @property
     def pending(self) -> int:
@@ -189,14 +169,17 @@ class Figures:
         prometheus_client is imported on the first call (once, about 10 ms): a server nobody
         scrapes does not carry its 11 MB.
         """
-        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+        from modelyard.figures.exposition import Scrape, render
 
-        from modelyard.gateway.exposition import FiguresCollector
-
-        if self._registry is None:
-            self._registry = CollectorRegistry(auto_describe=False)
-            self._registry.register(FiguresCollector(self))
-        return generate_latest(self._registry), CONTENT_TYPE_LATEST
+        return render(
+            Scrape(
+                counts=self.counts,
+                models=self.models,
+                in_flight=self._in_flight(),
+                pending=self.pending,
+                dropped=self._dropped,
+            )
+        )
 
     def history(
         self, model_id: str | None = None, since: float | None = None, bucket_s: float = 60
@@ -228,17 +211,20 @@ class Figures:
 
     def _read_stored(self) -> _StoredHistory:
         store, n = self._store, self._reservoir
+        overall = requests_table.latest_samples(store, None, n).get(None, [])
+        by_model = requests_table.latest_samples(store, "model_id", n)
+        by_instance = requests_table.latest_samples(store, "instance_id", n)
         return _StoredHistory(
             groups=requests_table.group_totals(store),
-            overall=requests_table.latest_samples(store, None, n).get(None, []),
-            by_model=requests_table.latest_samples(store, "model_id", n),
-            by_instance=requests_table.latest_samples(store, "instance_id", n),
+            overall=_samples(overall),
+            by_model={key: _samples(rows) for key, rows in by_model.items()},
+            by_instance={key: _samples(rows) for key, rows in by_instance.items()},
         )
 
     def _apply(self, stored: _StoredHistory) -> None:
         self._reset()
         for group in stored.groups:
-            totals = group.totals()
+            totals = _totals(group)
             self._total.seed_totals(totals)
             if group.model_id is not None:
                 self._aggregate(self.models, group.model_id).seed_totals(totals)
@@ -307,18 +293,42 @@ class Figures:
             return len(batch)
 
     def _write(self, batch: list[RequestRecord]) -> None:
-        requests_table.insert(self._store, batch)
+        rows = [rec.to_json() for rec in batch]  # one row per record, the log line's keys
+        requests_table.insert(self._store, rows)
         if self._log is None:
             return
         try:
-            self._log.write(rec.to_json() for rec in batch)
+            self._log.write(rows)
         except OSError as exc:
             logger.warning("request log %s not written: %s", self._log.path, exc)
 
 
+def _totals(group: requests_table.GroupTotals) -> Totals:
+    return Totals(
+        requests=group.requests,
+        successes=group.requests if group.outcome == Outcome.OK else 0,
+        cancelled=group.requests if group.outcome == Outcome.CANCELLED else 0,
+        tokens_in=group.tokens_in,
+        tokens_out=group.tokens_out,
+        last_at=group.last_at,
+    )
+
+
+def _samples(rows: Iterable[requests_table.SampleRow]) -> list[Sample]:
+    return [
+        Sample(
+            ttft_s=r.ttft_s,
+            latency_s=r.latency_s,
+            tokens_per_s=r.tokens_per_s,
+            ok=r.outcome == Outcome.OK,
+        )
+        for r in rows
+    ]
+
+
 def _bucket(start: float, rows: list[requests_table.HistoryRow]) -> dict[str, Any]:
-    finished = [r for r in rows if r.outcome != "cancelled"]
-    successes = sum(1 for r in finished if r.outcome == "ok")
+    finished = [r for r in rows if r.outcome != Outcome.CANCELLED]
+    successes = sum(1 for r in finished if r.outcome == Outcome.OK)
     ttft = sorted(r.ttft_s for r in rows if r.ttft_s is not None)
     tps = [r.tokens_per_s for r in rows if r.tokens_per_s is not None]
     return {
