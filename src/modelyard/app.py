@@ -11,16 +11,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from modelyard import __version__
+from modelyard.api import errors as api_errors
 from modelyard.errors import ModelyardError
+from modelyard.gateway import errors as gateway_errors
 from modelyard.services import Services
 
 
-async def _modelyard_error(request: Request, exc: Exception) -> JSONResponse:
+async def _modelyard_error(request: Request, exc: Exception) -> Response:
+    """Each surface has one renderer: ``/v1`` OpenAI's shape, the rest ``/api``'s JSON."""
     assert isinstance(exc, ModelyardError)
-    return JSONResponse(exc.to_openai(), status_code=exc.status)
+    if request.url.path.startswith("/v1/"):
+        return gateway_errors.error_response(exc)
+    return api_errors.error_response(exc)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -30,7 +35,6 @@ def create_app(services: Services) -> FastAPI:
     from modelyard.api.instances import router as instances_router
     from modelyard.api.metrics import metrics_router
     from modelyard.dashboard import router as dashboard_router
-    from modelyard.gateway import errors as gateway_errors
     from modelyard.gateway.asgi import FastPathApp
     from modelyard.gateway.router import gateway_router
 

@@ -126,7 +126,7 @@ def build_services(settings: Settings) -> Services:
         transport=upstream,
         events=events,
     )
-    presets = Presets(store)
+    presets = Presets(store, events)
     figures = Figures(settings, store, in_flight=lambda: leases.counts)
     gateway = Gateway(settings, catalog, fleet, figures, upstream)
     profiles = ProfileService(settings, store, catalog, presets, events, fleet)

@@ -314,3 +314,27 @@ async def test_client_going_away_cancels_a_non_streamed_request(tmp_path: Path) 
             lambda: gateway.health()["instances"]["fake:01"]["in_flight"] == 0, 10, "release"
         )
         assert gw.services.fleet.get("fake:01").in_flight == 0
+
+
+async def test_in_flight_gauge_counts_the_leases_out(tmp_path: Path) -> None:
+    """Regression: ``modelyard_in_flight`` was declared but never fed. It reads the one
+    lease count the gateway, balancing and the fleet share."""
+    settings = gateway_settings(tmp_path, curated=[fake_model("fake", "--delay 30")])
+    async with running(settings) as gw, httpx.AsyncClient(base_url=gw.url, timeout=40) as client:
+        await gw.services.fleet.create("fake")
+        await gw.services.fleet.start_instance("fake:01")
+        slow = asyncio.ensure_future(client.post("/v1/chat/completions", json=CHAT))
+        try:
+            await wait_for(
+                lambda: gw.services.fleet.leases.in_flight("fake:01") == 1, 10, "the lease"
+            )
+            text = (await client.get("/metrics")).text
+            assert 'modelyard_in_flight{instance="fake:01"} 1.0' in text
+            assert (await client.get("/health")).json()["instances"]["fake:01"]["in_flight"] == 1
+        finally:
+            slow.cancel()
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                await slow
+        await wait_for(lambda: gw.services.fleet.leases.in_flight("fake:01") == 0, 10, "release")
+        text = (await client.get("/metrics")).text
+        assert 'modelyard_in_flight{instance="fake:01"}' not in text

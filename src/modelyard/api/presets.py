@@ -12,7 +12,7 @@ import asyncio
 
 from fastapi import APIRouter, Response
 
-from modelyard.api.state import AdminCaller, EventsDep, PresetsDep
+from modelyard.api.state import AdminCaller, PresetsDep
 from modelyard.profiles.presets import Preset, PresetBody
 
 router = APIRouter(prefix="/api/instances/presets", tags=["presets"])
@@ -25,20 +25,13 @@ async def list_presets(presets: PresetsDep, _: AdminCaller) -> list[Preset]:
 
 
 @router.post("", response_model=Preset, status_code=201)
-async def add_preset(
-    body: PresetBody, presets: PresetsDep, bus: EventsDep, caller: AdminCaller
-) -> Preset:
+async def add_preset(body: PresetBody, presets: PresetsDep, caller: AdminCaller) -> Preset:
     """Add a preset. 409 when the name is taken."""
-    preset = await asyncio.to_thread(presets.add, body, actor=caller.name)
-    bus.publish("preset.changed", {"name": preset.name, "action": "add"})
-    return preset
+    return await asyncio.to_thread(presets.add, body, actor=caller.name)
 
 
 @router.delete("/{name}", status_code=204)
-async def remove_preset(
-    name: str, presets: PresetsDep, bus: EventsDep, caller: AdminCaller
-) -> Response:
+async def remove_preset(name: str, presets: PresetsDep, caller: AdminCaller) -> Response:
     """Remove a user preset. 404 if unknown, 409 for a built-in one."""
     await asyncio.to_thread(presets.remove, name, actor=caller.name)
-    bus.publish("preset.changed", {"name": name, "action": "remove"})
     return Response(status_code=204)

@@ -10,9 +10,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from modelyard.errors import ModelyardError
 from modelyard.gateway.asgi import GatewayEndpoint
-from modelyard.gateway.errors import error_response
 from modelyard.gateway.protocol import PATHS
 from modelyard.gateway.serving import Gateway
 
@@ -22,10 +20,7 @@ def gateway_router(gateway: Gateway) -> APIRouter:
     router = APIRouter()
 
     async def models(request: Request) -> Response:
-        try:
-            gateway.check_key(request.headers.get("authorization"))
-        except ModelyardError as exc:
-            return error_response(exc)
+        gateway.check_key(request.headers.get("authorization"))  # rendered by the app's handler
         return JSONResponse(gateway.listing())
 
     async def health(request: Request) -> Response:

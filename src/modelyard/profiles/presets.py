@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.errors import Conflict, PresetNotFound
+from modelyard.events import EventBus
 from modelyard.store import Store
 from modelyard.store.presets import delete_preset, insert_preset, preset_row, preset_rows
 
@@ -71,10 +72,16 @@ BUILTIN: tuple[Preset, ...] = (
 
 
 class Presets:
-    """The presets over the store. Stateless beyond the store; cheap to build."""
+    """The presets over the store. Stateless beyond the store; cheap to build. Each change
+    is published as ``preset.changed`` on ``events`` when one is given."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, events: EventBus | None = None) -> None:
         self._store = store
+        self._events = events
+
+    def _publish(self, name: str, action: str) -> None:
+        if self._events is not None:
+            self._events.publish("preset.changed", {"name": name, "action": action})
 
     def all(self) -> list[Preset]:
         """Built-in presets first, then the user's by name."""
@@ -101,6 +108,7 @@ class Presets:
                 raise Conflict(f"preset '{body.name}' already exists", param="name")
             insert_preset(conn, body.name, data)
             self._store.audit(conn, actor=actor, action="preset.add", target=body.name, new=data)
+        self._publish(body.name, "add")
         return Preset(**data, name=body.name, source="user")
 
     def remove(self, name: str, *, actor: str) -> Preset:
@@ -113,6 +121,7 @@ class Presets:
                 raise PresetNotFound(f"no preset '{name}'", param="name")
             delete_preset(conn, name)
             self._store.audit(conn, actor=actor, action="preset.remove", target=name, old=old)
+        self._publish(name, "remove")
         return _from_row(name, old)
 
 
