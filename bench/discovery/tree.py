@@ -10,9 +10,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.gemma import assemble_gemma
 from tests.support.ggufs import F16, F32, Q4_K, Q6_K, tensor, write_gguf
-
-from modelyard.catalog.default_model import assemble_default_model
 
 VOCAB_SIZE = 150_000
 NAME_PLACEHOLDER = "Bench Model 000"
@@ -113,5 +112,5 @@ def build_tree(root: Path, count: int = 200) -> Tree:
         path.write_bytes(head + data[4096:])
         synthetic.append(path)
     shutil.rmtree(bases)
-    gemma = assemble_default_model(root / "gemma")
+    gemma = assemble_gemma(root / "gemma")
     return Tree(root, tuple(synthetic), gemma)

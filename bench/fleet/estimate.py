@@ -23,9 +23,9 @@ from pathlib import Path
 
 import httpx
 import psutil
+from tests.support.gemma import assemble_gemma
 from tests.support.processes import free_port, stop_group
 
-from modelyard.catalog.default_model import assemble_default_model
 from modelyard.catalog.model import Model
 from modelyard.engines.base import EngineArgs, LaunchSpec, MeasurementKey, MemoryEstimate
 from modelyard.engines.llamacpp import LlamaCppEngine, parse_memory_log
@@ -50,7 +50,7 @@ class Row:
 def run() -> None:
     """Run the three contexts and print one table. Every server it starts, it stops."""
     models_dir = load_settings().models_dir
-    path = assemble_default_model(models_dir)
+    path = assemble_gemma(models_dir)
     model, source = gemma_model(path)
     print(f"memory estimate vs RSS: {path.name}, CPU, metadata from {source}")
     rows = [measure(model, ctx) for ctx in CONTEXTS]

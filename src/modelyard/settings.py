@@ -214,6 +214,9 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".local/share/modelyard")
+    # Where scripts/setup.sh assembles the bundled models once (MODELYARD_BUNDLE_DIR); each
+    # data folder gets hard links to them.
+    bundle_dir: Path = Field(default_factory=lambda: default_bundle_dir(os.environ))
     config_file: Path | None = None
     profiles_dir: Path | None = None
     tiers: TierThresholds = TierThresholds()
@@ -319,6 +322,16 @@ def tool_model_folders(environ: Mapping[str, str]) -> dict[str, Path]:
     return found
 
 
+def default_bundle_dir(environ: Mapping[str, str]) -> Path:
+    """``MODELYARD_BUNDLE_DIR``, else ``MODELYARD_BUILD_CACHE/models`` (the set-up scripts'
+    cache), else ``~/.cache/modelyard/models``."""
+    explicit = environ.get("MODELYARD_BUNDLE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    cache = environ.get("MODELYARD_BUILD_CACHE")
+    return (Path(cache).expanduser() if cache else Path.home() / ".cache/modelyard") / "models"
+
+
 def debug_enabled(environ: Mapping[str, str] = os.environ) -> bool:
     """``MODELYARD_DEBUG=1``: the CLI lets a traceback through instead of one line. Read
     apart from ``Settings`` so that it also works when they fail to load."""
@@ -352,4 +365,9 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, origin)) from None
-    return settings.model_copy(update={"data_dir": settings.data_dir.expanduser()})
+    return settings.model_copy(
+        update={
+            "data_dir": settings.data_dir.expanduser(),
+            "bundle_dir": settings.bundle_dir.expanduser(),
+        }
+    )

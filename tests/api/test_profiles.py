@@ -27,7 +27,7 @@ async def test_examples_are_listed_on_first_use(api: Api) -> None:
     # The bundled model is not in this synthetic catalog: each example says so.
     dev = next(p for p in listing["profiles"] if p["name"] == "development")
     assert not dev["valid"]
-    assert "unknown model 'gemma-3-270m-it-q4_k_m'" in dev["problems"][0]
+    assert "unknown model 'qwen2.5-coder-0.5b-instruct-awq-q4_k_m'" in dev["problems"][0]
 
 
 async def test_create_read_update_delete_with_versions(api: Api) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -70,8 +71,8 @@ def test_real_gemma_file_read_right(
 
     report = catalog.rescan()
 
-    gemma = catalog.get("gemma-3-270m-it-q4_k_m")
-    assert report.added == ("gemma-3-270m-it-q4_k_m",)
+    gemma = catalog.get("gemma-3-270m-q4_k_m")
+    assert report.added == ("gemma-3-270m-q4_k_m",)
     assert gemma.architecture == "gemma3"
     assert gemma.parameters_b is not None and 0.25 <= gemma.parameters_b <= 0.29
     assert gemma.quantization == "Q4_K_M"
@@ -79,6 +80,37 @@ def test_real_gemma_file_read_right(
     assert gemma.block_count == 18
     assert (gemma.source, gemma.error, gemma.tier, gemma.enabled) == ("folder", None, "fast", True)
     assert gemma.path == str(folder / gemma_path.name)
+    # Regression: the base model was written as "gemma-3-270m-it-..." and tagged instruct. Its
+    # header names no finetune and carries no chat template: it is no instruct model.
+    assert (gemma.finetune, gemma.chat_template, gemma.instruct) == (None, None, False)
+
+
+def test_the_bundled_models_are_linked_and_described_by_their_metadata(
+    tmp_path: Path, qwen_path: Path, smollm_path: Path, minilm_path: Path
+) -> None:
+    """The bundled models are hard-linked (not copied) into the data folder and cataloged with
+    the traits their headers give: instruct (a chat template), coder, embedding with mean
+    pooling, and no chat tier for the embedding model."""
+    settings = load_settings(data_dir=tmp_path / "data")
+    with contextlib.closing(Store.open(settings.db_path)) as store:
+        catalog = Catalog(settings, store)
+        catalog.rescan()
+        by_path = {Path(m.path or "").name: m for m in catalog.models()}
+    for source in (qwen_path, smollm_path, minilm_path):
+        linked = settings.models_dir / source.name
+        assert linked.stat().st_ino == source.stat().st_ino or linked.resolve() == source
+        assert by_path[source.name].source == "default"
+    qwen, smol = by_path[qwen_path.name], by_path[smollm_path.name]
+    minilm = by_path[minilm_path.name]
+    assert (qwen.instruct, qwen.coder, qwen.embedding, qwen.family) == (
+        True,
+        True,
+        False,
+        "qwen2.5-coder",
+    )
+    assert (smol.instruct, smol.embedding, smol.parameters_b) == (True, False, 0.135)
+    assert (minilm.embedding, minilm.pooling_type, minilm.tier) == (True, 1, None)
+    assert minilm.embedding_length == 384
 
 
 def test_one_file_reached_three_ways_is_one_model(

@@ -121,13 +121,13 @@ def test_scan_then_list_json(folder: Path, gemma_path: Path) -> None:
     models = {m["id"]: m for m in listed()}
     assert sorted(models) == [
         "broken",
-        "gemma-3-270m-it-q4_k_m",
+        "gemma-3-270m-q4_k_m",
         "llama-3.2-1b-instruct-q4_k_m",
         "qwen2.5-coder-14b-instruct-q4_k_m",
     ]
     for entry in models.values():
         assert set(entry) >= REQUIRED_KEYS
-    gemma = models["gemma-3-270m-it-q4_k_m"]
+    gemma = models["gemma-3-270m-q4_k_m"]
     assert (gemma["architecture"], gemma["quantization"], gemma["context_length"]) == (
         "gemma3",
         "Q4_K_M",

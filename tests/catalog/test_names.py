@@ -31,7 +31,7 @@ TABLE: dict[str, tuple[str | None, float | None, str | None, str]] = {
     "Llama-3.2-1B-Instruct-IQ4_XS.gguf": ("llama-3.2", 1, "IQ4_XS", "I"),
     "bge-m3-F16.gguf": ("bge-m3", None, "F16", "E"),
     "tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf": ("tinyllama", 1.1, "Q4_K_M", "I"),
-    "gemma-3-270m-it-Q4_K_M.gguf": ("gemma-3", 0.27, "Q4_K_M", "I"),
+    "gemma-3-270m-Q4_K_M.gguf": ("gemma-3", 0.27, "Q4_K_M", ""),
     "Qwen2.5-0.5B-Instruct-Q8_0.gguf": ("qwen2.5", 0.5, "Q8_0", "I"),
     "Qwen2.5-VL-7B-Instruct-Q4_K_M.gguf": ("qwen2.5-vl", 7, "Q4_K_M", "IV"),
     "mmproj-Qwen2.5-VL-7B-Instruct-f16.gguf": ("mmproj-qwen2.5-vl", 7, "F16", "IVM"),

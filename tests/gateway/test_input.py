@@ -57,7 +57,8 @@ async def test_bad_chat_bodies_name_the_field(
 
 
 async def test_other_endpoints_check_their_fields_and_paths(tmp_path: Path) -> None:
-    settings = gateway_settings(tmp_path, curated=[fake_model("fake")])
+    embedder = fake_model("fake-embed", embedding=True, tier=None)
+    settings = gateway_settings(tmp_path, curated=[fake_model("fake"), embedder])
     async with running(settings) as gw, httpx.AsyncClient(base_url=gw.url, timeout=10) as client:
         missing_prompt = await client.post("/v1/completions", json={"model": "fake"})
         assert missing_prompt.json()["error"]["param"] == "prompt"
@@ -75,8 +76,21 @@ async def test_other_endpoints_check_their_fields_and_paths(tmp_path: Path) -> N
             headers={"content-type": "application/json"},
         )
         assert chunked.json()["error"]["param"] == "messages"
-        embedded = await client.post("/v1/embeddings", json={"model": "fake", "input": ["a"]})
+        # Regression: embeddings asked of a chat-only model cold-started it only to fail (502
+        # from llama-server's 501); now a 400 naming a model that can embed, nothing started.
+        chat_only = await client.post("/v1/embeddings", json={"model": "fake", "input": ["a"]})
+        assert chat_only.status_code == 400
+        assert "models that can: fake-embed" in chat_only.json()["error"]["message"]
+        assert gw.services.fleet.instances() == []
+        no_chat = await client.post(
+            "/v1/chat/completions",
+            json={"model": "fake-embed", "messages": [{"role": "user", "content": "hi"}]},
+        )
+        assert no_chat.status_code == 400
+        assert "only answers /v1/embeddings" in no_chat.json()["error"]["message"]
+        embedded = await client.post("/v1/embeddings", json={"model": "auto", "input": ["a"]})
         assert embedded.status_code == 200, embedded.text
+        assert embedded.headers["x-modelyard-model"] == "fake-embed"
         assert embedded.json()["data"][0]["embedding"]
 
 

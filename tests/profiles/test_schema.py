@@ -13,7 +13,10 @@ from modelyard.profiles.files import EXAMPLES
 from modelyard.profiles.presets import BUILTIN
 from modelyard.profiles.schema import Profile, check_profile
 
-GEMMA = "gemma-3-270m-it-q4_k_m"
+QWEN = "qwen2.5-coder-0.5b-instruct-awq-q4_k_m"
+SMOLLM = "smollm2-135m-instruct.q4_1"
+MINILM = "all-minilm-l6-v2-f16"
+BUNDLED = {QWEN, SMOLLM, MINILM}
 PRESETS = {p.name for p in BUILTIN}
 
 
@@ -23,14 +26,14 @@ def example(name: str) -> Any:
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
-def test_examples_are_valid_for_the_bundled_model(name: str) -> None:
-    profile = check_profile(example(name), {GEMMA}, PRESETS)
+def test_examples_are_valid_for_the_bundled_models(name: str) -> None:
+    profile = check_profile(example(name), BUNDLED, PRESETS)
     assert profile.name == name
-    assert profile.enabled_models == [GEMMA]
+    assert set(profile.enabled_models) <= BUNDLED
 
 
 def test_infinite_max_score_reads_as_unbounded() -> None:
-    profile = check_profile(example("development"), {GEMMA}, PRESETS)
+    profile = check_profile(example("development"), BUNDLED, PRESETS)
     assert profile.tier_config[0].max_score is None
     assert "max_score" not in profile.to_yaml_data()["tier_config"][0]
 
@@ -103,5 +106,5 @@ def test_the_older_layout_with_a_profile_block_is_accepted() -> None:
 
 
 def test_round_trip_through_yaml_data() -> None:
-    profile = check_profile(example("production"), {GEMMA}, PRESETS)
+    profile = check_profile(example("production"), BUNDLED, PRESETS)
     assert Profile.model_validate(profile.to_yaml_data()) == profile

@@ -13,7 +13,7 @@ from tests.support.processes import server_children
 
 pytestmark = pytest.mark.llama
 
-GEMMA = "gemma-3-270m-it-q4_k_m"
+GEMMA = "gemma-3-270m-q4_k_m"
 CHAT = {"messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 4}
 
 

@@ -96,6 +96,7 @@ def discovered_model(unit: Unit, model_id: str, thresholds: TierThresholds) -> M
         instruct=traits.instruct,
         vision=traits.vision or unit.projector is not None,
         embedding=traits.embedding,
+        pooling_type=header.pooling_type if header else None,
         tools=traits.tools,
         enabled=usable,
         ollama_name=ollama_names[0] if ollama_names else None,

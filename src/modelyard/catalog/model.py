@@ -69,6 +69,7 @@ class Model:
     instruct: bool = False
     vision: bool = False
     embedding: bool = False
+    pooling_type: int | None = None  # {arch}.pooling_type: how an embedding model pools
     tools: bool = False
     enabled: bool = True
     display_name: str | None = None

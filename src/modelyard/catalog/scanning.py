@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelyard.catalog.default_model import assemble_default_model
+from modelyard.bundle.models import link_bundled
 from modelyard.catalog.discovery_cache import DiscoveryCache
 from modelyard.catalog.gguf import read_header
 from modelyard.catalog.grouping import HeaderOrError, PhysicalFile
@@ -76,13 +76,15 @@ class Plan:
 def discover(settings: Settings, remembered: Iterable[Path]) -> list[SourceScan]:
     """Run every enabled source: one stat per file, no file opened.
 
-    The bundled default model is written on first use (see ``assemble_default_model``).
+    The bundled models (assembled once by ``scripts/setup.sh`` in ``settings.bundle_dir``) are
+    hard-linked into the data folder on first use (see ``bundle.models.link_bundled``).
     """
     discovery = settings.discovery
     scans: list[SourceScan] = []
     if discovery.default_model:
-        path = assemble_default_model(settings.models_dir)
-        scans.append(SourceScan((found_file(str(path), FoundFile("", "default")),)))
+        paths = link_bundled(settings.bundle_dir, settings.models_dir)
+        found = tuple(found_file(str(path), FoundFile("", "default")) for path in paths)
+        scans.append(SourceScan(found))
     if discovery.hf:
         scans.append(scan_hf(hf_cache_dir(discovery.hf_cache)))
     if discovery.ollama:

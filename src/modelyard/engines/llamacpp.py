@@ -275,6 +275,17 @@ _TEMPLATE_FILES = {"gemma": "gemma.jinja", "gemma2": "gemma.jinja", "gemma3": "g
 _TEMPLATE_FLAGS = frozenset({"--chat-template", "--chat-template-file"})
 
 
+def embedding_flags(model: Model, extra_args: Sequence[str]) -> list[str]:
+    """An embedding model is served with ``--embeddings`` (llama-server answers 501 without
+    it), and with ``--pooling mean`` when its GGUF names no pooling (400 "Pooling type 'none'
+    is not OAI compatible" otherwise), unless the instance's own arguments choose one."""
+    chosen = {canonical_flag(token) for token in extra_args}
+    flags = [] if canonical_flag("--embeddings") in chosen else ["--embeddings"]
+    if not model.pooling_type and canonical_flag("--pooling") not in chosen:
+        flags += ["--pooling", "mean"]
+    return flags
+
+
 def builtin_template(model: Model, extra_args: tuple[str, ...]) -> str | None:
     """The template file to pass when the GGUF carries no template and the user set none."""
     if (
@@ -373,6 +384,8 @@ class LlamaCppEngine:
             own += ["--cache-type-k", resolved.cache_type, "--cache-type-v", resolved.cache_type]
         if self.settings.log_verbosity is not None:
             own += ["--log-verbosity", str(self.settings.log_verbosity)]
+        if spec.model.embedding:
+            own += embedding_flags(spec.model, resolved.extra_args)
         template = builtin_template(spec.model, resolved.extra_args)
         if template is not None:
             own += ["--chat-template-file", template]

@@ -38,6 +38,7 @@ from typing import Any
 from modelyard.catalog.catalog import Catalog
 from modelyard.catalog.snapshot import CatalogSnapshot
 from modelyard.errors import (
+    BadRequest,
     FleetError,
     InstanceNotFound,
     ModelNotFound,
@@ -67,7 +68,7 @@ from modelyard.routing.fallback import (
     with_profile,
 )
 from modelyard.routing.health import HEALTHY, Health, HealthPolicy
-from modelyard.routing.resolve import ResolveConfig, Resolved, resolve
+from modelyard.routing.resolve import ResolveConfig, Resolved, refusal, resolve
 from modelyard.settings import Settings
 from modelyard.upstream import Transport
 
@@ -244,14 +245,21 @@ class Gateway:
 
     async def _plan(self, name: str, call: Call) -> tuple[Candidate, ...]:
         snap = self._current()
-        found = resolve(name, snap.view, self._plan_config.resolve)
+        embedding = call.endpoint is Endpoint.EMBEDDINGS
+        config = self._plan_config.resolve
+        found = resolve(name, snap.view, config, embedding=embedding)
         if not isinstance(found, Resolved) and time.monotonic() - self._last_refresh > 1.0:
             await self.refresh_catalog()  # a model added since the last refresh
             snap = self._current()
-            found = resolve(name, snap.view, self._plan_config.resolve)
+            found = resolve(name, snap.view, config, embedding=embedding)
         if not isinstance(found, Resolved):
             hint = f"; closest: {', '.join(found.close)}" if found.close else ""
             raise ModelNotFound(f"{found.message}{hint}", param="model", close=list(found.close))
+        # Before anything starts: a chat model asked for embeddings (or the reverse) would
+        # cold-start the wrong server only to fail (llama-server answers 501).
+        problem = refusal(snap.view.models[found.model_id], snap.view, embedding=embedding)
+        if problem is not None:
+            raise BadRequest(problem, param="model")
         call.model_id, call.route = found.model_id, found.reason
         return candidates(
             found,

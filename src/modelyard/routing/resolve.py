@@ -48,10 +48,31 @@ class Unresolved:
 
 
 def resolve(
-    name: str, view: RoutingView, config: ResolveConfig = ResolveConfig()
+    name: str,
+    view: RoutingView,
+    config: ResolveConfig = ResolveConfig(),
+    *,
+    embedding: bool = False,
 ) -> Resolved | Unresolved:
-    """Resolve ``name`` over ``view``. Never raises."""
+    """Resolve ``name`` over ``view`` for a chat/completion request, or an embeddings one
+    (``embedding``: then ``auto`` means an embedding model). Never raises."""
+    key = name.strip().casefold()
+    if embedding and key == "auto" and "auto" not in {a.casefold() for a in config.aliases}:
+        return _auto_embedding(view)
     return _resolve(name.strip(), view, config, 0)
+
+
+def refusal(model: Model, view: RoutingView, *, embedding: bool) -> str | None:
+    """Why ``model`` cannot serve this kind of request (None: it can), naming models that
+    can: an embeddings request needs an embedding model, a chat one a model that is not."""
+    if model.embedding == embedding:
+        return None
+    able = sorted(m.id for m in view.models.values() if servable(m) and m.embedding == embedding)
+    if embedding:
+        hint = f"; models that can: {', '.join(able[:5])}" if able else "; no model here can"
+        return f"model '{model.id}' cannot make embeddings{hint}"
+    hint = f"; chat models: {', '.join(able[:5])}" if able else ""
+    return f"model '{model.id}' is an embedding model: it only answers /v1/embeddings{hint}"
 
 
 def _resolve(
@@ -139,6 +160,16 @@ def _auto(view: RoutingView, config: ResolveConfig, depth: int) -> Resolved | Un
     if running:
         return Resolved(running[0], None, f"auto->{running[0]}")
     return Unresolved("auto", "'auto' needs gateway.default_model, or a model already running")
+
+
+def _auto_embedding(view: RoutingView) -> Resolved | Unresolved:
+    """``auto`` on /v1/embeddings: a running embedding model, else the first by id."""
+    running = view.running_models()
+    choices = _chat_models(view, embedding=True)
+    if not choices:
+        return Unresolved("auto", "no enabled embedding model")
+    best = min(choices, key=lambda m: (m.id not in running, m.id))
+    return Resolved(best.id, None, f"auto(embedding)->{best.id}")
 
 
 def _chat_models(view: RoutingView, embedding: bool | None = False) -> list[Model]:

@@ -1,0 +1,5 @@
+import sys
+
+from modelyard.bundle.install import main
+
+sys.exit(main())
