@@ -332,11 +332,14 @@ def test_ready_healthy_then_starting_then_on_demand_then_stopped() -> None:
     ]
 
 
-def test_persona_instances_only_when_the_model_has_no_plain_one() -> None:
+def test_a_persona_answers_only_a_request_that_names_it() -> None:
+    """Regression: a request naming the model landed on any persona instance (a coder prompt
+    answered a general question) when the model had no instance without one."""
     both = view(inst("gemma-3-270m:01", persona=True), inst("gemma-3-270m:02", "stopped"))
     assert [c.instance_id for c in plan(both, "gemma-3-270m")] == ["gemma-3-270m:02"]
     only = view(inst("gemma-3-270m:01", persona=True))
-    assert [c.instance_id for c in plan(only, "gemma-3-270m")] == ["gemma-3-270m:01"]
+    assert plan(only, "gemma-3-270m") == (Candidate("gemma-3-270m", None, "create", "model"),)
+    assert [c.instance_id for c in plan(only, "gemma-3-270m:01")] == ["gemma-3-270m:01"]
 
 
 def test_pinned_instance_has_no_fallback() -> None:

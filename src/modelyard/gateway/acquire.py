@@ -88,7 +88,8 @@ class Acquirer:
             task.exception()  # retrieved here, so a creation nobody waits for is not logged
 
     async def _create(self, model_id: str) -> str:
-        existing = self._fresh().view.by_model.get(model_id)
+        """A persona-less instance: one created meanwhile, or a new on-demand one."""
+        existing = [i for i in self._fresh().view.by_model.get(model_id, ()) if not i.persona]
         if existing:
             return existing[0].id
         created = await self._fleet.create(

@@ -5,10 +5,11 @@ healthy ready instances in balancing order, instances already starting, instance
 (``on_demand`` ones first), and last the ready instances still in cooldown (tried only when
 everything else failed). A model with no instance at all gets one ``create`` candidate.
 
-Requests naming a model go to its instances without a persona (system prompt) when it has
-any, so asking for ``gemma`` never answers in a persona's voice. A name that pins one
-instance (its id or display name) gets that instance only: falling back elsewhere would drop
-its persona.
+A persona (an instance's system prompt) applies only when the request names that instance:
+its id or its display name, which pin that one instance (falling back elsewhere would drop the
+persona). A request naming the model (or ``auto``, a tier, a role that resolves to it) goes to
+its instances without a persona; when it has none, to a new one (``create``), never to a
+persona's voice.
 """
 
 from __future__ import annotations
@@ -96,9 +97,7 @@ def for_model(
     load: Mapping[str, int] | None = None,
 ) -> list[Candidate]:
     """The candidates of one model, in the order described in the module docstring."""
-    every = view.by_model.get(model_id, ())
-    plain = [i for i in every if not i.persona]
-    pool = plain or list(every)
+    pool = [i for i in view.by_model.get(model_id, ()) if not i.persona]
     if not pool:
         return [Candidate(model_id, None, "create", reason)]
     verdicts = {i.id: verdict(health.get(i.id, HEALTHY), now, config.policy) for i in pool}
