@@ -15,14 +15,22 @@ every modelyard setting, into ``discovery``; and ``MODELYARD_DEBUG`` through
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+import re
+import types
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from modelyard.errors import ConfigError
 
@@ -280,6 +288,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from None
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:  # a binary file, or one saved in another encoding
+        raise ConfigError(
+            f"config file {path} is not text: byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start:,} is not UTF-8 (expected a YAML file in UTF-8)"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -353,17 +366,32 @@ def _with_tool_folders(data: dict[str, Any], environ: Mapping[str, str]) -> None
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
-    """Read the YAML file and the environment once. Raises ConfigError naming the bad key."""
+    """Read the YAML file and the environment once.
+
+    Raises ConfigError naming the bad key and where its value came from: the environment
+    variable that set it (``MODELYARD_SERVER__PORT``), else the config file, else
+    ``configuration`` (the overrides or the defaults).
+    """
     path = config_path(config)
-    data: dict[str, Any] = _read_yaml(path.expanduser()) if path else {}
+    from_file: dict[str, Any] = _read_yaml(path.expanduser()) if path else {}
+    data = dict(from_file)
     if path is not None:
         data["config_file"] = path
     data.update({k: v for k, v in overrides.items() if v is not None})
     _with_tool_folders(data, os.environ)
-    origin = f"config file {path}" if path else "configuration"
     try:
         settings = Settings(**data)
+    except SettingsError as exc:  # a variable for a list or a section that is not JSON
+        raise ConfigError(_describe_environment_error(exc, os.environ)) from None
     except ValidationError as exc:
+        loc = exc.errors()[0]["loc"]
+        variable = _variable_for(loc, os.environ)
+        if variable is not None:
+            origin = f"environment variable {variable}"
+        elif path is not None and _holds(from_file, loc):
+            origin = f"config file {path}"
+        else:
+            origin = "configuration"
         raise ConfigError(describe_validation_error(exc, origin)) from None
     return settings.model_copy(
         update={
@@ -371,3 +399,100 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
             "bundle_dir": settings.bundle_dir.expanduser(),
         }
     )
+
+
+# -- which environment variable a value came from ---------------------------------------------
+
+_PREFIX = "MODELYARD_"
+_DELIMITER = "__"
+
+
+def _variable_for(loc: Sequence[int | str], environ: Mapping[str, str]) -> str | None:
+    """The ``MODELYARD_*`` variable that set the value at ``loc`` (a validation error's
+    location), or None when no variable did.
+
+    The deepest variable wins: ``MODELYARD_SERVER__PORT`` for ``server.port``, else a
+    ``MODELYARD_SERVER`` whose JSON holds ``port``. Names match without regard to case, as
+    the settings read them. The environment is above the file, so a variable that holds the
+    value is where it came from.
+    """
+    by_name = {name.upper(): name for name in environ}
+    for depth in range(len(loc), 0, -1):
+        wanted = _PREFIX + _DELIMITER.join(str(part) for part in loc[:depth]).upper()
+        name = by_name.get(wanted)
+        if name is None:
+            continue
+        if depth == len(loc):
+            return name
+        try:
+            value = json.loads(environ[name])
+        except ValueError:
+            continue
+        if _holds(value, loc[depth:]):
+            return name
+    return None
+
+
+def _holds(data: Any, loc: Sequence[int | str]) -> bool:
+    """Whether ``data`` (parsed YAML or JSON) has a value at ``loc``."""
+    for part in loc:
+        in_list = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        if not (in_list or (isinstance(data, Mapping) and part in data)):
+            return False
+        data = data[part]
+    return True
+
+
+_FIELD_IN_ERROR = re.compile(r'field "([^"]+)"')
+
+
+def _describe_environment_error(exc: SettingsError, environ: Mapping[str, str]) -> str:
+    """One line for a variable the settings could not parse: those that set a list or a
+    section take JSON (``MODELYARD_DISCOVERY__FOLDERS='["/models"]'``)."""
+    found = _FIELD_IN_ERROR.search(str(exc))
+    field = found.group(1) if found else ""
+    culprits = [
+        name
+        for name, value in sorted(environ.items())
+        if name.upper().startswith(_PREFIX + field.upper())
+        and _takes_json(name[len(_PREFIX) :].lower().split(_DELIMITER))
+        and not _is_json(value)
+    ]
+    expected = "expected JSON, as for every list or section (e.g. '[\"/models\"]')"
+    if culprits:
+        return f"environment variable {culprits[0]}: not valid JSON; {expected}"
+    return f"environment variables {_PREFIX}{field.upper()}*: {exc}; {expected}"
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _takes_json(parts: Sequence[str]) -> bool:
+    """Whether the setting at ``parts`` (``["discovery", "folders"]``) is a list, a mapping
+    or a section: the kinds the settings read from a variable as JSON."""
+    model: type[BaseModel] = Settings
+    annotation: Any = None
+    for index, part in enumerate(parts):
+        info = model.model_fields.get(part)
+        if info is None:
+            return False
+        annotation = _without_none(info.annotation)
+        if index < len(parts) - 1:
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                return False
+            model = annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return get_origin(annotation) in (list, tuple, dict, set, frozenset)
+
+
+def _without_none(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else annotation
+    return annotation

@@ -55,6 +55,7 @@ from modelyard.catalog.scanning import (
     read_headers,
 )
 from modelyard.catalog.snapshot import CatalogSnapshot, assemble
+from modelyard.catalog.sources import escape_name, is_utf8
 from modelyard.catalog.transfer import export_document, parse_document
 from modelyard.errors import ConfigError, ValidationFailed
 from modelyard.events import EventBus
@@ -217,15 +218,18 @@ class Catalog:
         """Find every model file again and update the catalog.
 
         ``extra_paths`` (folders or ``.gguf`` files) are scanned now and remembered for later
-        scans. Raises ValidationFailed for an extra path that does not exist; a broken file or
-        a corrupt cache entry never stops the scan (it is listed with ``error``, or reported
-        in ``warnings``). ``progress`` is called from this thread as files are found and read.
-        A scan that wrote anything rebuilds the snapshot (announced as cause ``rescan`` when
-        it differs); one whose inputs are unchanged reads nothing more.
+        scans, in the transaction that writes the scan: a scan that fails remembers nothing.
+        Raises ValidationFailed, before anything is read, for an extra path that does not
+        exist or whose name is not UTF-8 (it could not be stored); a broken file, a file
+        whose name is not UTF-8 or a corrupt cache entry never stops the scan (it is listed
+        with ``error``, or reported in ``warnings``). ``progress`` is called from this thread
+        as files are found and read. A scan that wrote anything rebuilds the snapshot
+        (announced as cause ``rescan`` when it differs); one whose inputs are unchanged reads
+        nothing more.
         """
         started = time.perf_counter()
-        self._remember_folders(extra_paths)
-        scans = discover(self._settings, self.folders())
+        new_folders = self._new_folders(extra_paths)
+        scans = discover(self._settings, [*self.folders(), *map(Path, new_folders)])
         found = [f for scan in scans for f in scan.files]
         warnings = tuple(w for scan in scans for w in scan.warnings)
         if progress is not None:
@@ -234,6 +238,9 @@ class Catalog:
         digest = fingerprint(self._settings, found, curated)
         last = tables.last_scan(self._store)
         if last is not None and last.fingerprint == digest:
+            if new_folders:
+                with self._store.transaction() as conn:
+                    self._remember_folders(conn, new_folders)
             return ScanReport(
                 models=last.models,
                 errors=last.errors,
@@ -260,7 +267,7 @@ class Catalog:
             headers_read=read,
             warnings=warnings,
         )
-        self._write(cache, plan, digest, report)
+        self._write(cache, plan, digest, report, new_folders)
         self._refresh(
             "rescan", added=list(plan.added), removed=list(plan.deletes), changed=list(plan.changed)
         )
@@ -298,10 +305,18 @@ class Catalog:
         built += [(curated_model(entry, thresholds), None) for entry in curated]
         return built
 
-    def _write(self, cache: DiscoveryCache, plan: Plan, digest: str, report: ScanReport) -> None:
+    def _write(
+        self,
+        cache: DiscoveryCache,
+        plan: Plan,
+        digest: str,
+        report: ScanReport,
+        new_folders: list[str],
+    ) -> None:
         seen_at = now_iso()
         summary = ScanSummary(digest, report.models, report.errors)
         with self._store.transaction() as conn:
+            self._remember_folders(conn, new_folders)
             cache.write(conn)
             tables.write_records(conn, plan.deletes, plan.upserts, seen_at)
             tables.record_scan(conn, summary, report.to_dict(), seen_at, keep=_KEPT_SCANS)
@@ -312,23 +327,28 @@ class Catalog:
         """Folders remembered from earlier ``rescan(extra_paths)`` calls (config ones aside)."""
         return [Path(p) for p in tables.folders(self._store)]
 
-    def _remember_folders(self, paths: Iterable[Path]) -> None:
+    def _new_folders(self, paths: Iterable[Path]) -> list[str]:
+        """The absolute paths of ``paths`` not remembered yet, in order, without repeats.
+        Raises ValidationFailed for one that does not exist or whose name is not UTF-8."""
         wanted: list[str] = []
         for path in paths:
             absolute = path.expanduser().absolute()
+            if not is_utf8(str(absolute)):
+                raise ValidationFailed(
+                    f"{escape_name(str(absolute))}: the name is not valid UTF-8 (shown escaped); "
+                    "rename it to scan it",
+                    param="paths",
+                )
             if not absolute.exists():
                 raise ValidationFailed(f"{path}: no such file or folder", param="paths")
             wanted.append(str(absolute))
         known = {str(p) for p in self.folders()}
-        new = [p for p in dict.fromkeys(wanted) if p not in known]
-        if not new:
-            return
-        with self._store.transaction() as conn:
-            tables.add_folders(conn, new)
-            for folder in new:
-                self._store.audit(
-                    conn, actor="scan", action="folder.add", target=folder, new=folder
-                )
+        return [p for p in dict.fromkeys(wanted) if p not in known]
+
+    def _remember_folders(self, conn: sqlite3.Connection, folders: list[str]) -> None:
+        tables.add_folders(conn, folders)
+        for folder in folders:
+            self._store.audit(conn, actor="scan", action="folder.add", target=folder, new=folder)
 
     def forget_folders(self, paths: Iterable[Path], *, actor: str) -> list[Path]:
         """Stop scanning remembered folders; returns those that were remembered. The next

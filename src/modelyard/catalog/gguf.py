@@ -20,6 +20,11 @@ the next key-value header (or tensor info). A candidate is accepted only if the 
 the header parses from it: the exact number of remaining key-values, valid tensor infos whose
 offsets follow llama.cpp's layout rule, and tensor data that fits the file. If no candidate
 passes, the array is walked exactly after all, within the bound.
+
+A file cut short past the bound (a download stopped in its tokenizer) is reported truncated,
+not over the bound: locating the array's end shows that the array or the rest of the header
+cannot fit in the file (the sampled density puts the end past the file, or the rest of the
+header parsed from a candidate end runs off the end of the file).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ DEFAULT_ALIGNMENT = 32
 GGML_MAX_DIMS = 4
 MAX_ARRAY_DEPTH = 8
 MAX_CANDIDATES = 10_000  # candidate ends tried per file before giving up
+_PLAUSIBLE_SIZE = 2**48  # an offset past this is a garbage length, not a file cut short
 
 # llama.cpp's LLAMA_FTYPE enum (general.file_type) -> the quantization name people use.
 FILE_TYPES: dict[int, str] = {
@@ -233,14 +239,17 @@ def read_header(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> GGUFHeader:
         if not stat.S_ISREG(info.st_mode):
             raise GGUFError("not a regular file")
         source = _Source(fd, info.st_size, max_bytes)
+        parser = _Parser(source)
         try:
-            return _Parser(source).header()
+            return parser.header()
         except _Truncated as error:
-            raise GGUFError(
-                f"truncated: the header needs {error.needed:,} bytes but the file has "
-                f"{source.size:,}"
-            ) from None
+            raise GGUFError(_truncated(error.needed, source.size)) from None
         except _OverBound:
+            # A header cut short past the bound cannot be told from a long one by reading;
+            # but when the end of a string array was being located, the file's own layout
+            # said where it ends, and that was past the end of the file.
+            if parser.cut_short is not None:
+                raise GGUFError(parser.cut_short) from None
             raise GGUFError(
                 f"header larger than the {_describe_bytes(max_bytes)} read bound"
             ) from None
@@ -256,6 +265,14 @@ def read_header(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> GGUFHeader:
         os.close(fd)
 
 
+def _truncated(needed: int, size: int) -> str:
+    return f"truncated: the header needs {needed:,} bytes but the file has {size:,}"
+
+
+def _cut_short(size: int) -> str:
+    return f"truncated: the file ends ({size:,} bytes) inside its header"
+
+
 def _describe_bytes(count: int) -> str:
     if count % (1024 * 1024) == 0:
         return f"{count // (1024 * 1024)} MiB"
@@ -267,11 +284,13 @@ class _Malformed(Exception):
 
 
 class _Truncated(Exception):
-    """The header runs past the end of the file."""
+    """The header runs past the end of the file. ``whole_header``: every key-value and
+    tensor info parsed and only the tensor data is missing (no stray candidate gets there)."""
 
-    def __init__(self, needed: int) -> None:
+    def __init__(self, needed: int, *, whole_header: bool = False) -> None:
         super().__init__(needed)
         self.needed = needed
+        self.whole_header = whole_header
 
 
 class _OverBound(Exception):
@@ -360,6 +379,9 @@ class _Parser:
         self.kv_count = 0
         self.tensor_count = 0
         self.candidates_tried = 0
+        # Why the file looks cut short, seen while locating a string array's end; reported
+        # instead of "larger than the bound" if the exact walk then hits the bound.
+        self.cut_short: str | None = None
 
     def header(self) -> GGUFHeader:
         source = self.source
@@ -570,15 +592,35 @@ class _Parser:
         if lower > self.source.size:
             raise _Truncated(lower)
         estimate = max(lower, self._estimate_end(pos, remaining))
+        size = self.source.size
+        # The array, at the density sampled, ends past the file or too near its end for the
+        # rest (each key-value takes at least 13 bytes, each tensor info 28, then the data;
+        # the estimate is good to a search window). A whole file has its tensor data there.
+        rest = 13 * (self.kv_count - index) + 28 * self.tensor_count + _SEARCH_WINDOW
+        if estimate + rest > size and self.cut_short is None:
+            self.cut_short = _cut_short(size)
         for candidate in self._candidates(lower, estimate):
             self.candidates_tried += 1
             if self.candidates_tried > MAX_CANDIDATES:
                 raise _GaveUp
             try:
                 return self._rest(candidate, index, alignment)
-            except (_Malformed, _Truncated):
+            except _Truncated as error:
+                self._note_cut_short(error, size)
+                continue
+            except _Malformed:
                 continue
         return None
+
+    def _note_cut_short(self, error: _Truncated, size: int) -> None:
+        """Keep the strongest sign, from a candidate end, that the file was cut short: the
+        whole header parsed and only the tensor data is missing (exact); else a parse that
+        ran past the end by a file-sized amount (a stray candidate's garbage length is a
+        number past 2**48)."""
+        if error.whole_header:
+            self.cut_short = _truncated(error.needed, size)
+        elif self.cut_short is None and error.needed < _PLAUSIBLE_SIZE:
+            self.cut_short = _cut_short(size)
 
     def _estimate_end(self, pos: int, remaining: int) -> int:
         """Where ``remaining`` strings starting at ``pos`` probably end, from the density of
@@ -663,7 +705,7 @@ class _Parser:
             last_end = max(last_end, offset + nbytes)
         data_offset = -(-pos // alignment) * alignment
         if self.tensor_count and data_offset + last_end > self.source.size:
-            raise _Truncated(data_offset + last_end)
+            raise _Truncated(data_offset + last_end, whole_header=True)
         return _Tensors(tuple(names), total_bytes, elements_total, data_offset)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from modelyard.catalog.discovery_cache import DiscoveryCache
 from modelyard.catalog.gguf import read_header
 from modelyard.catalog.grouping import HeaderOrError, PhysicalFile
 from modelyard.catalog.model import Model
-from modelyard.catalog.sources import FoundFile, SourceScan, found_file
+from modelyard.catalog.sources import FoundFile, SourceScan, escape_name, found_file
 from modelyard.catalog.sources.folders import scan_folders
 from modelyard.catalog.sources.hf import hf_cache_dir, scan_hf
 from modelyard.catalog.sources.ollama import ollama_models_dir, scan_ollama
@@ -78,6 +78,8 @@ def discover(settings: Settings, remembered: Iterable[Path]) -> list[SourceScan]
 
     The bundled models (assembled once by ``scripts/setup.sh`` in ``settings.bundle_dir``) are
     hard-linked into the data folder on first use (see ``bundle.models.link_bundled``).
+    Warnings name paths escaped (``escape_name``): a folder whose name is not UTF-8 must not
+    make the report unstorable or unprintable.
     """
     discovery = settings.discovery
     scans: list[SourceScan] = []
@@ -90,7 +92,7 @@ def discover(settings: Settings, remembered: Iterable[Path]) -> list[SourceScan]
     if discovery.ollama:
         scans.append(scan_ollama(ollama_models_dir(discovery.ollama_models)))
     scans.append(scan_folders([*discovery.folders, *remembered]))
-    return scans
+    return [replace(scan, warnings=tuple(map(escape_name, scan.warnings))) for scan in scans]
 
 
 def fingerprint(

@@ -6,6 +6,12 @@ source knows (an HF repo and revision, an Ollama ``name:tag``), and the warnings
 source never reads a file's contents and never raises for one bad entry: a corrupt cache
 entry or an unreadable folder is a warning, a file that cannot even be stat'ed is a
 ``FoundFile`` with ``error`` set.
+
+File names are bytes; Python shows the bytes that are not UTF-8 as lone surrogates
+(``surrogateescape``), which SQLite, JSON responses and the terminal refuse. So a path that is
+not UTF-8 is never passed on as it is: ``found_file`` lists such a file under its name with
+those bytes written as escapes (``x-\\xff.gguf``), with ``error`` saying to rename it, and
+never opens it.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from pathlib import Path
 from typing import Literal
 
 FileSource = Literal["hf", "ollama", "folder", "default"]
+
+NOT_UTF8 = "the file name is not valid UTF-8 (shown escaped); rename the file to use it"
 
 # Name parts that mark a download still in progress or a temporary copy.
 TEMP_MARKERS = frozenset({"incomplete", "part", "partial", "download", "tmp", "crdownload"})
@@ -75,13 +83,40 @@ def is_gguf_name(name: str) -> bool:
     return name.lower().endswith(".gguf") and not is_temporary(name)
 
 
+def is_utf8(text: str) -> bool:
+    """False when ``text`` holds a lone surrogate: a name whose bytes are not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def escape_name(text: str) -> str:
+    """``text`` with the bytes that are not UTF-8 written as escapes (``\\xff``);
+    valid text is returned as it is. The result can be stored, sent and printed."""
+    if is_utf8(text):
+        return text
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that no file name decodes to (from JSON, say)
+        return text.encode("utf-8", "backslashreplace").decode("ascii")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def found_file(path: str, template: FoundFile) -> FoundFile:
     """Stat ``path`` (following symlinks) into a copy of ``template``. Never raises.
 
     ``template`` carries the source and its facts. A path that cannot be stat'ed, or that is
     not a regular file, comes back with ``error`` set: reading a FIFO would block the scan
-    forever, so such a file is never opened.
+    forever, so such a file is never opened. A path that is not UTF-8 comes back escaped
+    (see ``escape_name``), with ``error`` set and not stat'ed: the catalog stores paths as
+    text, and this one would poison every later scan. Labels of the template that are not
+    UTF-8 (an Ollama name from a folder name) are escaped too.
     """
+    template = _printable(template)
+    if not is_utf8(path):
+        return replace(template, path=escape_name(path), error=NOT_UTF8)
     try:
         st = Path(path).stat()
     except FileNotFoundError:
@@ -100,6 +135,23 @@ def found_file(path: str, template: FoundFile) -> FoundFile:
         mtime_ns=st.st_mtime_ns,
         ctime_ns=st.st_ctime_ns,
     )
+
+
+def _printable(template: FoundFile) -> FoundFile:
+    labels = (template.hf_repo, template.hf_revision, template.ollama_name, *template.hf_refs)
+    if all(label is None or is_utf8(label) for label in labels):
+        return template
+    return replace(
+        template,
+        hf_repo=_escape_optional(template.hf_repo),
+        hf_revision=_escape_optional(template.hf_revision),
+        hf_refs=tuple(escape_name(ref) for ref in template.hf_refs),
+        ollama_name=_escape_optional(template.ollama_name),
+    )
+
+
+def _escape_optional(text: str | None) -> str | None:
+    return None if text is None else escape_name(text)
 
 
 def _kind(mode: int) -> str:
