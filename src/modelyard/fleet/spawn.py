@@ -4,8 +4,8 @@ Every server runs in its own session and process group (``start_new_session=True
 signal to the group reaches whatever it forked. On Linux the child also asks the kernel for
 SIGKILL when its parent dies (``PR_SET_PDEATHSIG``), so a ``kill -9`` of the manager leaves no
 direct child behind. The kernel sends that signal when the *thread* that forked the child
-exits, so spawn only from the event loop's thread (``asyncio.create_subprocess_exec`` does),
-never from a worker thread.
+exits, so spawn only from the event loop's thread (``loop.subprocess_exec`` does), never from
+a worker thread.
 
 The parent-death signal reaches only the direct child: a server that forks (a ``command``
 line wrapped in ``sh -c``, vLLM's workers) leaves its children running, reparented, after a
@@ -15,8 +15,8 @@ pid, group, creation time and mark. The next start finds, and stops, every live 
 created no earlier than that leader which is either in its process group or session, or
 carries its mark in its environment (``leftovers``): the first catches children that scrub
 their environment, the second children that call ``setsid``. Only a process that does both
-escapes. Reading another process's group, session and environment is Linux's ``/proc`` (and
-psutil elsewhere, where it can); this part is Linux-only.
+escapes (a cgroup would be needed). Linux-only: another process's group, session and
+environment are read from ``/proc`` (through psutil).
 """
 
 from __future__ import annotations
