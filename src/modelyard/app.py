@@ -58,7 +58,7 @@ def create_app(services: Services) -> FastAPI:
     # The gateway early: routes are matched in order, and /v1 is the hot path.
     app.include_router(gateway_router(services.gateway))
     app.include_router(instances_router)
-    app.include_router(metrics_router(services.figures))
+    app.include_router(metrics_router(services.figures, services.settings))
     app.include_router(dashboard_router)
     gateway_errors.install(app)
     return app

@@ -21,7 +21,7 @@ import re
 import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -35,6 +35,7 @@ from pydantic_settings import (
 from modelyard.errors import ConfigError
 
 Tier = Literal["fast", "balanced", "powerful"]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=256)]
 EngineName = Literal["llamacpp", "vllm", "ollama", "remote", "command"]
 
 
@@ -71,6 +72,9 @@ class CuratedModel(Section):
     command: str | None = None
     health_path: str = "/health"
     stop_command: str | None = None
+    # Variables of modelyard's environment the command gets although they are withheld by
+    # default (MODELYARD_*, and names that look secret such as HF_TOKEN)
+    pass_env: list[EnvName] = Field(default_factory=list)
     family: str | None = None
     architecture: str | None = None
     parameters_b: float | None = Field(None, ge=0)
@@ -189,13 +193,17 @@ class GatewaySettings(Section):
     cooldown_max_s: float = Field(60.0, gt=0)
     keepalive_s: float = Field(5.0, gt=0)
     catalog_refresh_s: float = Field(5.0, gt=0)
+    # Serve /v1 without keys on a non-loopback address: said explicitly, never by default
+    public_inference: bool = False
 
 
 class ApiSettings(Section):
     """The /api management routes. ``admin_keys`` are separate from ``gateway.api_keys``
-    (inference keys): when any key is configured, /api needs an admin key."""
+    (inference keys): when any key is configured, /api needs an admin key. With
+    ``metrics_keys``, ``GET /metrics`` needs one of them (or an admin key)."""
 
     admin_keys: list[ApiKey] = Field(default_factory=list)
+    metrics_keys: list[ApiKey] = Field(default_factory=list)
     events_keepalive_s: float = Field(15.0, gt=0)
 
 

@@ -81,6 +81,7 @@ def test_a_public_address_without_an_admin_key_is_refused(tmp_path: Path) -> Non
         tmp_path / "cfg2",
         server={"host": "0.0.0.0", "port": 8100},
         api={"admin_keys": [{"name": "a", "key": ADMIN_KEY}]},
+        gateway={"api_keys": [{"name": "i", "key": INFERENCE_KEY}]},
     )
     check_bind(keyed)
     check_bind(api_settings(tmp_path / "cfg3"), "127.0.0.1")

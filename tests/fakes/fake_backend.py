@@ -19,6 +19,11 @@ Flags (stable: the fleet, gateway and bench tests rely on them):
 ``--tokens-per-s R``       generation speed (default 0: as fast as possible)
 ``--fail-after N``         after N completion/embedding requests answer 500 with an OpenAI error
 ``--die-mid-stream``       exit (code 4) after two chunks of the first streamed completion
+``--env-file PATH``        write its environment to PATH as a JSON object before listening
+                           (written to PATH.tmp, then renamed: a reader never sees half)
+``--setsid``               leave its parent's session first (``setsid()``), as a daemonising
+                           worker does; for a fake started by a wrapper (``sh -c '... &
+                           wait'``), since the fleet's direct child already leads a session
 
 Endpoints: ``GET /health``, ``GET /v1/models``, ``POST /v1/chat/completions`` (stream and not;
 SSE ends with ``data: [DONE]``; ``usage`` in the final response / last chunk),
@@ -40,6 +45,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}
@@ -285,6 +291,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--tokens-per-s", type=float, default=0.0)
     parser.add_argument("--fail-after", type=int, default=None)
     parser.add_argument("--die-mid-stream", action="store_true")
+    parser.add_argument("--env-file", default=None)
+    parser.add_argument("--setsid", action="store_true")
     return parser.parse_args(argv)
 
 
@@ -313,8 +321,19 @@ def _wedge(fake: Fake) -> None:
     fake.wedged = True
 
 
+def _write_environment(path: Path) -> None:
+    staging = path.with_name(path.name + ".tmp")
+    staging.write_text(json.dumps(dict(os.environ)), encoding="utf-8")
+    staging.replace(path)
+
+
 def main(argv: list[str] | None = None) -> None:
-    asyncio.run(serve(parse_args(sys.argv[1:] if argv is None else argv)))
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.setsid:
+        os.setsid()
+    if args.env_file is not None:
+        _write_environment(Path(args.env_file))
+    asyncio.run(serve(args))
 
 
 if __name__ == "__main__":

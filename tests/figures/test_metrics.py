@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from modelyard.api.metrics import metrics_router
 from modelyard.figures.service import Figures
 from modelyard.services import Services
+from modelyard.settings import Settings
 
 from .helpers import rec
 
@@ -21,9 +22,9 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-async def _scrape(figures: Figures) -> httpx.Response:
+async def _scrape(figures: Figures, settings: Settings) -> httpx.Response:
     app = FastAPI()
-    app.include_router(metrics_router(figures))
+    app.include_router(metrics_router(figures, settings))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         return await client.get("/metrics")
@@ -36,7 +37,7 @@ async def test_metrics_text_holds_the_counters(services: Services) -> None:
     figures.record(rec(outcome="error", status=502, ttft_s=None))
     figures.record(rec(model_id=None, instance_id=None, outcome="error", status=404))
 
-    response = await _scrape(figures)
+    response = await _scrape(figures, services.settings)
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -65,9 +66,9 @@ async def test_in_flight_gauge_reads_the_provider_at_each_scrape(services: Servi
     counts = {"m1:01": 2, "m2:01": 0}
     figures = Figures(services.settings, services.store, in_flight=lambda: counts)
 
-    first = _samples((await _scrape(figures)).text)
+    first = _samples((await _scrape(figures, services.settings)).text)
     counts["m1:01"] = 5
-    second = _samples((await _scrape(figures)).text)
+    second = _samples((await _scrape(figures, services.settings)).text)
 
     assert first[("modelyard_in_flight", (("instance", "m1:01"),))] == 2
     assert first[("modelyard_in_flight", (("instance", "m2:01"),))] == 0

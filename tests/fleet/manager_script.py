@@ -1,8 +1,11 @@
 """A small manager for tests: starts one instance, prints its server's pid, then waits.
 
-Usage: ``python manager_script.py DATA_DIR PORT_LOW PORT_HIGH fake|llama [MODEL_PATH]``.
-Prints one JSON line ``{"pid": ..., "create_time": ...}`` once the instance is ready (or
-``{"error": ...}`` and exits 1). Tests then ``kill -9`` it.
+Usage: ``python manager_script.py DATA_DIR PORT_LOW PORT_HIGH KIND [MODEL_PATH]``, KIND one of
+``fake``, ``llama``, ``sh-fork`` (the fake backend behind ``sh -c '... & wait'``: the server
+is a grandchild) and ``setsid-fork`` (the same, and the fake leaves the session). The first
+run over DATA_DIR creates the instance; a later one starts the instance it finds (after the
+fleet's leftover cleanup). Prints one JSON line ``{"pid": ..., "port": ...}`` once the
+instance is ready (or ``{"error": ...}`` and exits 1). Tests then ``kill -9`` it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ from modelyard.settings import load_settings
 from modelyard.store import Store
 
 FAKE = Path(__file__).resolve().parents[1] / "fakes" / "fake_backend.py"
+_FAKE_LINE = f"{sys.executable} {FAKE} --port ${{PORT}}"
+_COMMANDS = {
+    "fake": _FAKE_LINE,
+    "sh-fork": f"sh -c '{_FAKE_LINE} & wait'",
+    "setsid-fork": f"sh -c '{_FAKE_LINE} --setsid & wait'",
+}
 
 
 async def main(data_dir: str, low: int, high: int, kind: str, model_path: str | None) -> int:
@@ -44,13 +53,15 @@ async def main(data_dir: str, low: int, high: int, kind: str, model_path: str | 
         )
     else:
         model = Model(id="gemma", name="gemma", source="curated", engine="command")
-        line = CommandLine(f"{sys.executable} {FAKE} --port ${{PORT}}")
+        line = CommandLine(_COMMANDS[kind])
         engines = EngineRegistry({"command": CommandEngine(lambda _: line)})
     fleet = Fleet(settings, store, engines, lambda _: model)
     await fleet.start()
     try:
-        (view,) = await fleet.create("gemma", InstanceConfig(engine_args=EngineArgs(ctx=2048)))
-        ready = await fleet.start_instance(view.id)
+        views = fleet.instances()
+        if not views:
+            views = await fleet.create("gemma", InstanceConfig(engine_args=EngineArgs(ctx=2048)))
+        ready = await fleet.start_instance(views[0].id)
     except ModelyardError as exc:
         print(json.dumps({"error": exc.message}), flush=True)
         await fleet.aclose()

@@ -108,7 +108,8 @@ async def test_leftovers_are_stopped_by_pid_and_start_time(make_fleet: FleetFact
         assert created is not None and other is not None
         with fleet.configs.store.transaction() as conn:
             conn.executemany(
-                "INSERT INTO processes VALUES (?, ?, ?, ?, ?, '')",
+                "INSERT INTO processes (instance_id, pid, pgid, create_time, port, started_at)"
+                " VALUES (?, ?, ?, ?, ?, '')",
                 [
                     ("fake:01", leftover.pid, leftover.pid, created, view.port),
                     ("fake:02", bystander.pid, bystander.pid, other - 100.0, 1),

@@ -47,7 +47,7 @@ def run_manager_and_kill(
         [*args, *([model] if model else [])],
         stdout=subprocess.PIPE,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])},
         text=True,
     )
     try:

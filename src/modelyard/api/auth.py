@@ -1,9 +1,12 @@
-"""Who is calling /api, and whether the server may listen where it was asked to.
+"""Who is calling /api and /metrics, and whether the server may listen where it was asked to.
 
 Admin keys (``api.admin_keys``) are separate from inference keys (``gateway.api_keys``).
 When any key of either kind is configured, every /api route needs an admin key: no key or an
 unknown key is 401, an inference key is 403. With no keys at all, callers act as ``local``
-and the server must listen on loopback only (``check_bind``).
+and the server must listen on loopback only (``check_bind``). Another address needs an admin
+key, and /v1 keys too unless ``gateway.public_inference`` says that anyone may run models.
+With ``api.metrics_keys``, ``GET /metrics`` needs one of them or an admin key
+(``check_metrics``).
 
 Keys are compared with ``hmac.compare_digest`` over every configured key, so the time taken
 does not tell how much of a key was right, nor which key matched.
@@ -87,19 +90,45 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(settings: Settings, host: str | None = None) -> None:
-    """Refuse to serve on a non-loopback address without an admin key.
+    """Refuse to serve on a non-loopback address without an admin key, or with an open /v1
+    (no ``gateway.api_keys``) unless ``gateway.public_inference`` is set.
 
     Called by ``modelyard serve`` before it binds and by ``create_app``. Raises ConfigError
     saying why and what to do.
     """
     where = host if host is not None else settings.server.host
-    if is_loopback(where) or settings.api.admin_keys:
+    if is_loopback(where):
         return
-    raise ConfigError(
-        f"refusing to listen on {where}: without an admin key anyone who can reach this "
-        "address could start and stop models and change settings; add one under "
-        "api.admin_keys in the config file (name and key), or listen on 127.0.0.1"
-    )
+    if not settings.api.admin_keys:
+        raise ConfigError(
+            f"refusing to listen on {where}: without an admin key anyone who can reach this "
+            "address could start and stop models and change settings; add one under "
+            "api.admin_keys in the config file (name and key), or listen on 127.0.0.1"
+        )
+    if not settings.gateway.api_keys and not settings.gateway.public_inference:
+        raise ConfigError(
+            f"refusing to listen on {where}: /v1 has no API key, so anyone who can reach "
+            "this address could run models (and make them load); add one under "
+            "gateway.api_keys, set gateway.public_inference: true to serve inference to "
+            "anyone, or listen on 127.0.0.1"
+        )
+
+
+def check_metrics(settings: Settings, presented: str | None) -> None:
+    """Let a ``GET /metrics`` through: always without ``api.metrics_keys``, else with one of
+    them or an admin key. Raises Unauthorized (no key or another key)."""
+    metrics = list(settings.api.metrics_keys)
+    if not metrics:
+        return
+    if presented is None:
+        raise Unauthorized(
+            "/metrics needs a metrics key: send 'Authorization: Bearer KEY'",
+            param="authorization",
+        )
+    found = _match(presented, metrics)
+    admin = _match(presented, list(settings.api.admin_keys))
+    if found is None and admin is None:
+        raise Unauthorized("unknown metrics key", param="authorization")
 
 
 def identify_any(settings: Settings, presented: str | None) -> Caller:

@@ -46,6 +46,9 @@ class LaunchPlan:
     env: dict[str, str] = field(default_factory=dict)
     stop_argv: tuple[str, ...] | None = None  # run instead of SIGTERM when set
     cwd: str | None = None
+    # Variables of the manager's environment the server gets although modelyard withholds
+    # them by default (MODELYARD_*, names that look secret: see fleet.environment)
+    pass_env: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ The command is split like a shell would (``shlex``, no shell runs), then these p
 are replaced inside each word: ``${PORT}``, ``${MODEL_PATH}``, ``${MODEL_ID}``,
 ``${INSTANCE_ID}``. Other ``$`` text is left as it is. The instance's extra arguments are
 appended. The stop command, when given, gets the same placeholders and runs instead of SIGTERM.
+Both get the fleet's scrubbed environment (``modelyard.fleet.environment``); ``pass_env``
+names the withheld variables they get all the same.
 Memory is the model's curated ``memory_bytes`` (0 when unknown), held in RAM.
 """
 
@@ -28,6 +30,7 @@ class CommandLine:
     command: str
     health_path: str = "/health"
     stop_command: str | None = None
+    pass_env: tuple[str, ...] = ()  # withheld variables the command gets all the same
 
 
 CommandLookup = Callable[[str], CommandLine | None]
@@ -64,6 +67,7 @@ class CommandEngine:
             base_url=f"http://{HOST}:{spec.port}",
             health_path=health,
             stop_argv=stop or None,
+            pass_env=line.pass_env,
         )
 
     def estimate(self, spec: LaunchSpec) -> MemoryEstimate:

@@ -34,7 +34,9 @@ def curated_commands(curated: Callable[[], Iterable[CuratedModel]]) -> CommandLo
     def lookup(model_id: str) -> CommandLine | None:
         for entry in curated():
             if entry.id == model_id and entry.command:
-                return CommandLine(entry.command, entry.health_path, entry.stop_command)
+                return CommandLine(
+                    entry.command, entry.health_path, entry.stop_command, tuple(entry.pass_env)
+                )
         return None
 
     return lookup

@@ -68,6 +68,7 @@ class ProcessStatus:
     pid: int | None = None
     pgid: int | None = None
     create_time: float | None = None
+    mark: str | None = None  # the spawn mark in the server's environment (see fleet.spawn)
     port: int | None = None
     started_at: float | None = None
     ready_at: float | None = None
@@ -95,10 +96,12 @@ class _Request:
 
 @dataclass
 class _Running:
-    proc: asyncio.subprocess.Process
+    proc: spawn.Child
     plan: LaunchPlan
     exit_task: asyncio.Task[int]
     reader: asyncio.Task[None]
+    mark: str
+    created: float
     waiters: list[asyncio.Future[ProcessStatus]] = field(default_factory=list)
 
 
@@ -293,6 +296,7 @@ class ManagedProcess:
             pid=None,
             pgid=None,
             create_time=None,
+            mark=None,
             ready_at=None,
             log_tail=tail,
         )
@@ -313,6 +317,7 @@ class ManagedProcess:
             pid=None,
             pgid=None,
             create_time=None,
+            mark=None,
             ready_at=None,
             restarts=self._status.restarts + 1,
         )
@@ -352,13 +357,16 @@ class ManagedProcess:
             ready_at=None,
         )
         self.log.note(f"starting: {' '.join(plan.argv)}")
+        mark = spawn.new_mark(self.instance_id)
         try:
-            proc = await spawn.spawn(plan.argv, plan.env, plan.cwd)
+            proc = await spawn.spawn(
+                plan.argv, plan.env, plan.cwd, pass_env=plan.pass_env, mark=mark
+            )
         except OSError as exc:
             reason = f"cannot run {plan.argv[0]}: {exc.strerror or exc}"
             self.log.note(reason)
             return _Outcome("failed", reason=reason, waiters=waiters, retry=supervised)
-        running = self._track(proc, plan, waiters)
+        running = self._track(proc, plan, waiters, mark)
         await self._hooks.spawned(self._status)
         health = asyncio.get_running_loop().create_task(self._poll_health(plan))
         loop = asyncio.get_running_loop()
@@ -445,20 +453,24 @@ class ManagedProcess:
 
     def _track(
         self,
-        proc: asyncio.subprocess.Process,
+        proc: spawn.Child,
         plan: LaunchPlan,
         waiters: list[asyncio.Future[ProcessStatus]],
+        mark: str,
     ) -> _Running:
         loop = asyncio.get_running_loop()
         assert proc.stdout is not None
         reader = loop.create_task(self.log.pump(proc.stdout))
-        running = _Running(proc, plan, loop.create_task(proc.wait()), reader, list(waiters))
+        created = spawn.create_time(proc.pid) or time.time()
+        exit_task = loop.create_task(proc.exited())
+        running = _Running(proc, plan, exit_task, reader, mark, created, list(waiters))
         self._running = running
         port = int(plan.base_url.rsplit(":", 1)[1].split("/", 1)[0])
         self._set(
             pid=proc.pid,
             pgid=proc.pid,
-            create_time=spawn.create_time(proc.pid) or time.time(),
+            create_time=created,
+            mark=mark,
             port=port,
             started_at=time.time(),
         )
@@ -497,7 +509,7 @@ class ManagedProcess:
         pgid = running.proc.pid
         timeout = self._settings.stop_timeout_s
         if running.plan.stop_argv and not running.exit_task.done():
-            await self._run_stop_command(running.plan, timeout)
+            await self._run_stop_command(running.plan, running.mark, timeout)
         elif not running.exit_task.done():
             spawn.signal_group(pgid, signal.SIGTERM)
         await asyncio.wait({running.exit_task}, timeout=timeout)
@@ -507,10 +519,12 @@ class ManagedProcess:
         await asyncio.wait({running.exit_task})
         await self._finish(running)
 
-    async def _run_stop_command(self, plan: LaunchPlan, limit_s: float) -> None:
+    async def _run_stop_command(self, plan: LaunchPlan, mark: str, limit_s: float) -> None:
         assert plan.stop_argv is not None
         try:
-            stopper = await spawn.spawn(plan.stop_argv, plan.env, plan.cwd)
+            stopper = await spawn.spawn(
+                plan.stop_argv, plan.env, plan.cwd, pass_env=plan.pass_env, mark=mark
+            )
         except OSError as exc:
             self.log.note(f"stop command failed: {exc}")
             return
@@ -519,18 +533,25 @@ class ManagedProcess:
         done, _ = await asyncio.wait({pump}, timeout=limit_s)
         if not done:
             spawn.signal_group(stopper.pid, signal.SIGKILL)
-        await stopper.wait()
+        await stopper.exited()
         pump.cancel()
 
     async def _finish(self, running: _Running) -> None:
-        """After the exit: drain the log (bounded), clear the pid, tell the fleet."""
+        """After the exit: kill what is left of the group and whatever carries the spawn
+        mark (a child that called setsid would otherwise keep the port), drain the log
+        (bounded), clear the pid, tell the fleet."""
         spawn.signal_group(running.proc.pid, signal.SIGKILL)
+        escaped = await spawn.stop_marked(
+            running.mark, running.created, self._settings.stop_timeout_s
+        )
+        if escaped:
+            self.log.note(f"stopped {escaped} process(es) it started outside its session")
         await asyncio.wait({running.reader}, timeout=_READER_GRACE_S)
         running.reader.cancel()
         code = running.exit_task.result()
         self.log.note(f"exited with code {code}")
         self._running = None
-        self._set(pid=None, pgid=None, create_time=None, ready_at=None)
+        self._set(pid=None, pgid=None, create_time=None, mark=None, ready_at=None)
         await self._hooks.exited()
 
 

@@ -206,16 +206,24 @@ class Supervisor:
         await asyncio.gather(*(p.aclose() for p in processes), return_exceptions=True)
 
     async def stop_leftovers(self) -> None:
-        """Stop servers a previous run recorded (same pid and creation time only)."""
+        """Stop what servers a previous run recorded left running: the leader (same pid and
+        creation time only) and everything it started, forked children and children that
+        left its session included (``spawn.leftovers``). Returns once they are gone, so the
+        instances' ports are free again."""
         records = self._parts.records
         rows = await asyncio.to_thread(records.processes)
         timeout = self._parts.settings.fleet.stop_timeout_s
         stopped = await asyncio.gather(
-            *(spawn.stop_leftover(r.pid, r.pgid, r.create_time, timeout) for r in rows)
+            *(spawn.stop_leftover(r.pgid, r.create_time, r.mark, timeout) for r in rows)
         )
-        for row, was_stopped in zip(rows, stopped, strict=True):
-            if was_stopped:
-                logger.warning("stopped leftover server of %s (pid %s)", row.instance_id, row.pid)
+        for row, count in zip(rows, stopped, strict=True):
+            if count:
+                logger.warning(
+                    "stopped %d leftover process(es) of %s (leader pid %s)",
+                    count,
+                    row.instance_id,
+                    row.pid,
+                )
         await asyncio.to_thread(records.clear_processes)
 
     # -- internals --------------------------------------------------------------------------
@@ -287,7 +295,8 @@ class Supervisor:
 
     async def _record_process(self, ident: str, status: ProcessStatus) -> None:
         assert status.pid is not None and status.pgid is not None
-        row = ProcessRow(ident, status.pid, status.pgid, status.create_time or time.time())
+        created = status.create_time or time.time()
+        row = ProcessRow(ident, status.pid, status.pgid, created, status.mark)
         port = status.port or 0
         try:
             await asyncio.to_thread(self._parts.records.record_process, ident, row, port)

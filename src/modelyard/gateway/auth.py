@@ -37,3 +37,13 @@ class Keys:
         if found is None:
             raise Unauthorized("invalid API key")
         return found
+
+    def admits(self, authorization: str | None) -> bool:
+        """True when no keys are configured or the header holds one of them (never raises)."""
+        if not self._keys:
+            return True
+        try:
+            self.check(authorization)
+        except Unauthorized:
+            return False
+        return True

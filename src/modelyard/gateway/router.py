@@ -1,5 +1,8 @@
 """The ``/v1`` routes and ``GET /health``: thin, each hands the request to the Gateway.
 
+``GET /health`` answers everyone up or down; the instances' states, load and errors only
+callers with an inference or admin key (everyone when no key is configured).
+
 The POSTs are normally served by ``asgi.FastPath`` before the router is reached; their routes
 here are the same ASGI endpoints, so a wrong method still gets the router's 405.
 """
@@ -24,7 +27,10 @@ def gateway_router(gateway: Gateway) -> APIRouter:
         return JSONResponse(gateway.listing())
 
     async def health(request: Request) -> Response:
-        return JSONResponse(gateway.health())
+        # instance names, load and errors are for key holders; anyone may ask up or down
+        if gateway.shows_details(request.headers.get("authorization")):
+            return JSONResponse(gateway.health())
+        return JSONResponse(gateway.status())
 
     for endpoint, path in PATHS.items():
         app = GatewayEndpoint(gateway, endpoint)

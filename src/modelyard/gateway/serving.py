@@ -108,6 +108,8 @@ class Gateway:
         self._transport = transport
         self._leases = fleet.leases
         self._keys = Keys(conf.api_keys)
+        # who sees /health's details: any inference or admin key (everyone when none is set)
+        self._insiders = Keys([*conf.api_keys, *settings.api.admin_keys])
         self._policy = HealthPolicy(
             failures_to_cooldown=conf.failures_to_cooldown,
             recent_window_s=conf.recent_window_s,
@@ -216,6 +218,15 @@ class Gateway:
         return health_report(
             self._current(), self._health, self._policy, self._leases, serving=self._serving
         )
+
+    def status(self) -> dict[str, Any]:
+        """``GET /health`` for an anonymous caller: up (``ok``) or ``starting``, nothing else."""
+        return {"status": "ok" if self._serving else "starting"}
+
+    def shows_details(self, authorization: str | None) -> bool:
+        """True when ``GET /health`` may show this caller the instances: no key is configured
+        at all, or the header holds an inference or admin key."""
+        return self._insiders.admits(authorization)
 
     # -- the hot path -----------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """The fleet's tables: ``instances`` (settings, port, desired state) and ``processes`` (pid,
-process group and creation time of each running server, to find leftovers after a crash).
+process group, creation time and spawn mark of each running server, to find it and whatever
+it started after a crash).
 
 Every method is one synchronous transaction; async callers use ``asyncio.to_thread``. Changes
 made on behalf of someone are audited in the same transaction. Settings travel as the plain
@@ -34,10 +35,15 @@ class InstanceRow:
 
 @dataclass(frozen=True)
 class ProcessRow:
+    """A running server's leader: its pid (also its group and session id), psutil's
+    creation time, and the spawn mark in its environment (None in rows older versions
+    wrote)."""
+
     instance_id: str
     pid: int
     pgid: int
     create_time: float
+    mark: str | None = None
 
 
 class InstanceRecords:
@@ -140,9 +146,9 @@ class InstanceRecords:
         with self._store.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO processes "
-                "(instance_id, pid, pgid, create_time, port, started_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (ident, row.pid, row.pgid, row.create_time, port, now_iso()),
+                "(instance_id, pid, pgid, create_time, mark, port, started_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (ident, row.pid, row.pgid, row.create_time, row.mark, port, now_iso()),
             )
 
     def forget_process(self, ident: str) -> None:
@@ -150,8 +156,8 @@ class InstanceRecords:
             conn.execute("DELETE FROM processes WHERE instance_id = ?", (ident,))
 
     def processes(self) -> list[ProcessRow]:
-        rows = self._store.query("SELECT instance_id, pid, pgid, create_time FROM processes")
-        return [ProcessRow(r[0], r[1], r[2], r[3]) for r in rows]
+        rows = self._store.query("SELECT instance_id, pid, pgid, create_time, mark FROM processes")
+        return [ProcessRow(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     def clear_processes(self) -> None:
         with self._store.transaction() as conn:

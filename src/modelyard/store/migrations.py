@@ -189,7 +189,13 @@ def m004_control(db: Executor) -> None:
     db.execute("CREATE INDEX audit_at ON audit (at)")
 
 
-MIGRATIONS = (m001_catalog, m002_fleet, m003_figures, m004_control)
+def m005_process_marks(db: Executor) -> None:
+    # The spawn mark each server's environment carries (modelyard.fleet.spawn), to find what
+    # it started outside its process group after a crash. NULL in rows written before.
+    db.execute("ALTER TABLE processes ADD COLUMN mark TEXT")
+
+
+MIGRATIONS = (m001_catalog, m002_fleet, m003_figures, m004_control, m005_process_marks)
 
 
 def applied(conn: sqlite3.Connection) -> list[str]:
