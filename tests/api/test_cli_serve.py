@@ -20,7 +20,10 @@ import psutil
 import pytest
 import yaml
 
+from modelyard.cli.manager import Location, ManagerClient
+from modelyard.errors import FleetError
 from modelyard.profiles.presets import BUILTIN
+from modelyard.settings import load_settings
 from tests.api.cli_processes import (
     Serve,
     clean_env,
@@ -299,3 +302,27 @@ def test_serve_on_a_taken_port_says_so_before_starting_anything(tmp_path: Path) 
     assert refused.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
     assert not (tmp_path / "data" / "serve.json").exists()
     assert not (tmp_path / "data" / "modelyard.db").exists()
+
+
+def test_a_server_that_accepts_but_does_not_answer_is_no_reason_to_write_the_store(
+    tmp_path: Path,
+) -> None:
+    """Prevents a slow manager (a one-second probe timed out under load) being taken for no
+    manager: the CLI then wrote the store behind its back. Only a refused connection means
+    nothing runs there."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # the kernel accepts connections; nothing ever answers
+    try:
+        port = silent.getsockname()[1]
+        settings = load_settings(write_config(tmp_path, server={"port": port}))
+        where = Location(f"http://127.0.0.1:{port}", "config")
+        with (
+            ManagerClient(settings, where, answer_timeout_s=0.2) as client,
+            pytest.raises(FleetError, match="accepted the connection but did not answer"),
+        ):
+            client.running()
+    finally:
+        silent.close()
+    with ManagerClient(settings, where) as client:
+        assert client.running() is False  # refused now

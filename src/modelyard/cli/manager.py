@@ -27,7 +27,8 @@ from modelyard.cli.runtime import Runtime, Stale, look
 from modelyard.errors import FleetError, ManagerRunning, ModelyardError
 from modelyard.settings import Settings
 
-_PROBE_TIMEOUT_S = 1.0
+ANSWER_TIMEOUT_S = 15.0  # for a probe's answer, once the connection is accepted
+_CONNECT_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,14 @@ def locate(settings: Settings) -> Location:
 class ManagerClient:
     """One manager, at ``location`` (default: ``locate(settings)``)."""
 
-    def __init__(self, settings: Settings, location: Location | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        location: Location | None = None,
+        answer_timeout_s: float = ANSWER_TIMEOUT_S,
+    ) -> None:
         self.location = location or locate(settings)
+        self._probe_timeout = httpx.Timeout(answer_timeout_s, connect=_CONNECT_TIMEOUT_S)
         self.url = self.location.url
         key = settings.api_key
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -83,9 +90,20 @@ class ManagerClient:
         self._client.close()
 
     def running(self) -> bool:
-        """True when a manager answers at the URL (within one second)."""
+        """True when a manager answers at the URL; False when nothing listens there (the
+        connection is refused, or not accepted within a second) or what answers is not HTTP.
+        Raises FleetError when something accepted the connection but sent no answer within
+        ``answer_timeout_s``: a busy manager is still the store's owner, so a command must
+        not fall back to writing the store itself (a one-second probe did, under load)."""
         try:
-            self._client.get("/api/instances", timeout=_PROBE_TIMEOUT_S)
+            self._client.get("/api/instances", timeout=self._probe_timeout)
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            return False
+        except httpx.TimeoutException:
+            raise FleetError(
+                f"the server at {self.url} accepted the connection but did not answer within "
+                f"{self._probe_timeout.read:g}s; try again, or name another with --url"
+            ) from None
         except httpx.HTTPError:
             return False
         return True
