@@ -9,7 +9,7 @@ import pytest
 
 from modelyard.cli.app import main
 from modelyard.errors import ConfigError
-from modelyard.settings import debug_enabled, load_settings, tool_model_folders
+from modelyard.settings import debug_enabled, load_settings, tool_model_folders, with_flags
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "modelyard.example.yaml"
 
@@ -96,3 +96,23 @@ def test_modelyard_debug_lets_the_traceback_through(
     assert debug_enabled({"MODELYARD_DEBUG": "1"})
     assert not debug_enabled({"MODELYARD_DEBUG": "true"})  # only 1, as documented
     assert not debug_enabled({})
+
+
+def test_the_cli_flags_win_over_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prevents ``MODELYARD_DATA_DIR`` (set here by the autouse fixture) beating
+    ``--data-dir``, and ``MODELYARD_URL`` beating ``--url``: load_settings' overrides rank
+    below the environment, as the file's values do."""
+    monkeypatch.setenv("MODELYARD_URL", "http://127.0.0.1:1/")
+    from_env = load_settings()
+    assert from_env.url == "http://127.0.0.1:1"  # the trailing slash dropped
+    flagged = with_flags(from_env, data_dir=tmp_path / "flag", url="http://127.0.0.1:2")
+    assert (flagged.data_dir, flagged.url) == (tmp_path / "flag", "http://127.0.0.1:2")
+    assert flagged.runtime_file == tmp_path / "flag" / "serve.json"
+    assert with_flags(from_env) is from_env
+    with pytest.raises(ConfigError, match="--url 'ftp://x': expected an http:// or https://"):
+        with_flags(from_env, url="ftp://x")
+    monkeypatch.setenv("MODELYARD_URL", "127.0.0.1:9000")
+    with pytest.raises(ConfigError, match="key 'url': Value error, expected an http://"):
+        load_settings()

@@ -19,6 +19,8 @@ Every error raised for a user to read is defined here, whichever layer raises it
     │   ├── PresetNotFound
     │   └── RoleNotFound       no enabled model has the role asked for
     ├── Conflict               a concurrent change, a duplicate id          409
+    │   └── ManagerRunning     a manager owns the data folder: a second serve,
+    │                          or a CLI command that would write its store
     ├── RateLimited            a full queue                                429
     ├── CatalogError           discovery or metadata failure               500
     │   └── GGUFError          a file that is not a readable GGUF
@@ -130,6 +132,13 @@ class Conflict(ModelyardError):
     status = 409
     openai_type = "invalid_request_error"
     code = "conflict"
+
+
+class ManagerRunning(Conflict):
+    """A ``modelyard serve`` owns this data folder (its runtime file names a live process):
+    a second one may not start over it, and the CLI may not write its store behind its back."""
+
+    code = "manager_running"
 
 
 class RateLimited(ModelyardError):

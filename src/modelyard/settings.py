@@ -5,7 +5,8 @@ Precedence, highest first: explicit overrides (CLI flags), environment variables
 the YAML file, the defaults below.
 
 The YAML file is ``--config``, else ``MODELYARD_CONFIG``, else
-``~/.config/modelyard/modelyard.yaml`` when it exists.
+``~/.config/modelyard/modelyard.yaml`` when it exists. The CLI's global flags ``--data-dir``
+and ``--url`` are applied over everything by ``with_flags``.
 
 This module is the only one that reads the environment. Besides ``MODELYARD_*`` it reads
 the other tools' model folders (``HF_HUB_CACHE``, ``HF_HOME``, ``OLLAMA_MODELS``), below
@@ -248,6 +249,9 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     # The admin key the CLI sends to a running manager (MODELYARD_API_KEY); never shown.
     api_key: str | None = Field(None, repr=False)
+    # The manager the CLI talks to (MODELYARD_URL, --url); None: the one the runtime file in
+    # data_dir names, else server.host:port.
+    url: str | None = None
     deployment: DeploymentSettings = DeploymentSettings()
 
     @classmethod
@@ -273,6 +277,27 @@ class Settings(BaseSettings):
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    @property
+    def runtime_file(self) -> Path:
+        """Where a running ``modelyard serve`` says where it listens (``cli/runtime.py``)."""
+        return self.data_dir / "serve.json"
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return check_url(value)
+
+
+def check_url(value: str | None) -> str | None:
+    """A manager's address without its trailing ``/``; empty is None. Raises ValueError."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip().rstrip("/")
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest:
+        raise ValueError("expected an http:// or https:// address, e.g. http://127.0.0.1:8100")
+    return text
 
 
 DEFAULT_CONFIG = Path("~/.config/modelyard/modelyard.yaml")
@@ -504,3 +529,21 @@ def _without_none(annotation: Any) -> Any:
         args = [a for a in get_args(annotation) if a is not type(None)]
         return args[0] if len(args) == 1 else annotation
     return annotation
+
+
+def with_flags(
+    settings: Settings, *, data_dir: Path | None = None, url: str | None = None
+) -> Settings:
+    """``settings`` with the CLI's global flags (``--data-dir``, ``--url``) over every other
+    source, the environment included: ``load_settings``' overrides rank below the environment
+    (as the file does), so ``MODELYARD_DATA_DIR`` would otherwise beat ``--data-dir``.
+    Raises ConfigError for a bad URL."""
+    changes: dict[str, Any] = {}
+    if data_dir is not None:
+        changes["data_dir"] = data_dir.expanduser()
+    if url is not None:
+        try:
+            changes["url"] = check_url(url)
+        except ValueError as exc:
+            raise ConfigError(f"--url {url!r}: {exc}") from None
+    return settings.model_copy(update=changes) if changes else settings

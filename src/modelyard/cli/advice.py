@@ -6,9 +6,12 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli.context import console, state
-from modelyard.cli.manager import ManagerClient
+from modelyard.cli.context import console
+from modelyard.cli.manager import connect
+from modelyard.errors import ValidationFailed
 from modelyard.routing.eviction import format_bytes
+
+PRIORITIES = ("speed", "balanced", "quality")
 
 
 def recommend(
@@ -17,7 +20,11 @@ def recommend(
     priority: Annotated[str, typer.Argument(help="speed, balanced or quality.")] = "balanced",
 ) -> None:
     """The best model for this much memory and this priority, with reasons."""
-    with ManagerClient(state(ctx).settings()) as client:
+    if priority not in PRIORITIES:  # else the manager's 422 names pydantic's literal
+        raise ValidationFailed(
+            f"priority {priority!r} is not one of {', '.join(PRIORITIES)}", param="priority"
+        )
+    with connect(ctx) as client:
         result = client.call(
             "POST", "/api/models/recommend", json={"memory_gb": memory_gb, "priority": priority}
         )
@@ -41,7 +48,7 @@ def compat(
     ctx_size: Annotated[int | None, typer.Option("--ctx", help="Context length.")] = None,
 ) -> None:
     """Would one more instance of the model fit now, and what would have to stop."""
-    with ManagerClient(state(ctx).settings()) as client:
+    with connect(ctx) as client:
         body = {"model": model, "ctx": ctx_size}
         result = client.call("POST", "/api/models/check_compatibility", json=body)
     need = format_bytes(result["estimate"]["total_bytes"])

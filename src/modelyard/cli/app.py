@@ -28,6 +28,7 @@ _COMMANDS = {
     "models": "models",
     "instances": "instances",
     "profiles": "profiles",
+    "presets": "presets",
 }
 
 
@@ -101,11 +102,19 @@ def root(
             help="Data folder (default: MODELYARD_DATA_DIR or ~/.local/share/modelyard).",
         ),
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="The running manager to talk to (default: MODELYARD_URL, else the one "
+            "`modelyard serve` wrote in the data folder, else server.host:port).",
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    ctx.obj = CliState(config=config, data_dir=data_dir)
+    ctx.obj = CliState(config=config, data_dir=data_dir, url=url)
 
 
 def _say(label: str, message: str) -> None:

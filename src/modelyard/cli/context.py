@@ -11,17 +11,23 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from modelyard.api.auth import LOCAL, identify
+from modelyard.errors import Forbidden, Unauthorized
 from modelyard.services import Services, build_services
-from modelyard.settings import Settings, load_settings
+from modelyard.settings import Settings, load_settings, with_flags
 
 
 @dataclass(frozen=True)
 class CliState:
+    """The global options. ``url`` (``--url``) wins over ``MODELYARD_URL``."""
+
     config: Path | None
     data_dir: Path | None
+    url: str | None = None
 
     def settings(self) -> Settings:
-        return load_settings(self.config, data_dir=self.data_dir)
+        settings = load_settings(self.config, data_dir=self.data_dir)
+        return with_flags(settings, data_dir=self.data_dir, url=self.url)
 
 
 # Piped output (a file, `less`, a CI log) would otherwise be cut to 80 columns and fold ids.
@@ -43,3 +49,13 @@ def services(ctx: typer.Context) -> Iterator[Services]:
         yield built
     finally:
         built.close()
+
+
+def actor(settings: Settings) -> str:
+    """Who a change the CLI makes on the store is recorded as: the name the manager would
+    record for the same caller (the admin key's name for ``api_key``, else ``local``), so the
+    audit log names one person one way whether a manager ran or not."""
+    try:
+        return identify(settings, settings.api_key).name
+    except (Unauthorized, Forbidden):
+        return LOCAL

@@ -2,11 +2,14 @@
 
 ``instance_control(ctx)`` picks one, once per command:
 
-- ``HttpControl`` when a manager (``modelyard serve``) answers: every call goes through its
-  ``/api/instances`` routes, so the one process that owns the instances makes the change;
-- ``LocalControl`` otherwise (the offline mode): create, list, get, update, delete and logs
-  work on the store directly, and every instance shows stopped; start, stop, restart and
-  following logs need the manager and raise the one-line FleetError saying none runs.
+- ``HttpControl`` when a manager (``modelyard serve``) answers where ``manager.locate`` says
+  it is: every call goes through its ``/api/instances`` routes, so the one process that owns
+  the instances makes the change;
+- a one-line FleetError when a manager was named (``--url``, ``MODELYARD_URL``, a live
+  runtime file) but does not answer: its store is not the CLI's to write;
+- ``LocalControl`` otherwise (the offline mode): create, list, get, update, delete, logs and
+  presets work on the store directly, and every instance shows stopped; start, stop, restart
+  and following logs need the manager and raise the one-line FleetError saying none runs.
 
 Every method returns plain dicts shaped as the ``/api`` returns them (``InstanceView.to_dict``),
 and raises ModelyardError for what the manager or the fleet refused.
@@ -21,16 +24,16 @@ from typing import Any, Protocol
 
 import typer
 
-from modelyard.cli.context import services, state
-from modelyard.cli.manager import ManagerClient
+from modelyard.api.auth import LOCAL
+from modelyard.cli.context import actor, services, state
+from modelyard.cli.manager import ManagerClient, connect
 from modelyard.errors import FleetError
 from modelyard.fleet.fleet import Fleet
 from modelyard.services import Services
 
-ACTOR = "cli"
-
 View = dict[str, Any]  # one instance, as GET /api/instances/{id} returns it
 Views = list[View]
+Presets = list[dict[str, Any]]  # as GET /api/instances/presets returns them
 Lines = list[str]  # aliases: inside the classes below, ``list`` is the method
 
 
@@ -70,16 +73,25 @@ class InstanceControl(Protocol):
         """The last ``lines``, then each new line, until the manager ends the stream."""
         ...
 
+    def presets(self) -> Presets:
+        """The system-prompt presets: built-in ones first, then the user's."""
+        ...
+
 
 @contextmanager
 def instance_control(ctx: typer.Context) -> Iterator[InstanceControl]:
-    """The running manager's control when one answers (one probe), else the local one."""
-    with ManagerClient(state(ctx).settings()) as client:
+    """The running manager's control when one answers (one probe), else the local one.
+    Raises FleetError when a named manager does not answer (see the module docstring)."""
+    client = connect(ctx)
+    with client:
         if client.running():
             yield HttpControl(client)
             return
-        with LocalControl(lambda: services(ctx), client.not_running) as local:
-            yield local
+    if client.location.certain:
+        raise client.not_running()
+    who = actor(state(ctx).settings())
+    with LocalControl(lambda: services(ctx), client.not_running, who) as local:
+        yield local
 
 
 class HttpControl:
@@ -126,6 +138,10 @@ class HttpControl:
             f"/api/instances/{instance_id}/logs?follow=1&lines={lines}"
         )
 
+    def presets(self) -> Presets:
+        found: Presets = self._client.call("GET", "/api/instances/presets")
+        return found
+
     def _view(self, method: str, instance_id: str, action: str = "", json: Any = None) -> View:
         view: View = self._client.call(method, f"/api/instances/{instance_id}{action}", json=json)
         return view
@@ -144,9 +160,11 @@ class LocalControl:
         self,
         open_services: Callable[[], AbstractContextManager[Services]],
         unavailable: Callable[[], FleetError],
+        actor: str = LOCAL,
     ) -> None:
         self._open_services = open_services
         self._unavailable = unavailable
+        self._actor = actor
         self._stack = ExitStack()
         self._built: Services | None = None
 
@@ -158,7 +176,8 @@ class LocalControl:
 
     def create(self, model: str, config: dict[str, Any], count: int) -> Views:
         fleet = self._fleet(showing=True)
-        return [v.to_dict() for v in asyncio.run(fleet.create(model, config, count, actor=ACTOR))]
+        views = asyncio.run(fleet.create(model, config, count, actor=self._actor))
+        return [v.to_dict() for v in views]
 
     def list(self) -> Views:
         return [v.to_dict() for v in self._fleet(showing=True).instances()]
@@ -168,10 +187,10 @@ class LocalControl:
 
     def update(self, instance_id: str, changes: dict[str, Any]) -> View:
         fleet = self._fleet(showing=True)
-        return asyncio.run(fleet.update(instance_id, changes, actor=ACTOR)).to_dict()
+        return asyncio.run(fleet.update(instance_id, changes, actor=self._actor)).to_dict()
 
     def delete(self, instance_id: str) -> None:
-        asyncio.run(self._fleet().delete(instance_id, actor=ACTOR))
+        asyncio.run(self._fleet().delete(instance_id, actor=self._actor))
 
     def start(self, instance_id: str) -> View:
         raise self._unavailable()
@@ -188,9 +207,16 @@ class LocalControl:
     def follow_logs(self, instance_id: str, lines: int) -> Iterator[str]:
         raise self._unavailable()
 
+    def presets(self) -> Presets:
+        return [preset.model_dump() for preset in self._services().presets.all()]
+
     def _fleet(self, *, showing: bool = False) -> Fleet:
+        built = self._services()
+        if showing:
+            built.catalog.load()
+        return built.fleet
+
+    def _services(self) -> Services:
         if self._built is None:
             self._built = self._stack.enter_context(self._open_services())
-        if showing:
-            self._built.catalog.load()
-        return self._built.fleet
+        return self._built

@@ -1,4 +1,9 @@
-"""`modelyard models ...`: list, show and adjust catalog entries; export and import overrides."""
+"""`modelyard models ...`: list, show and adjust catalog entries; export and import overrides.
+
+``set`` and ``import`` change the store: with a manager running they go through its /api (it
+owns the store, and its catalog must see the change), else they work on the store directly.
+``list``, ``show`` and ``export`` read the store.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,19 @@ import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 from rich.table import Table
 
-from modelyard.catalog.catalog import UNSET
 from modelyard.catalog.model import Model
 from modelyard.catalog.overrides import TIERS, check_tier
-from modelyard.cli.context import console, services
+from modelyard.cli.context import actor, console, services
+from modelyard.cli.manager import ManagerClient, reachable
 from modelyard.cli.scan import id_width, params_text, traits
-from modelyard.errors import BadRequest, ValidationFailed
+from modelyard.errors import BadRequest, ModelNotFound, ValidationFailed
 
 app = typer.Typer(help="List, show and adjust the models in the catalog.", no_args_is_help=True)
-
-ACTOR = "cli"
 
 
 @app.command("list")
@@ -98,24 +102,57 @@ def set_model(
 ) -> None:
     """Override what discovery decided; overrides survive rescans. ``--clear`` runs first."""
     parsed_roles = _parse_roles(roles or [])
+    changes: dict[str, Any] = {
+        "tier": tier,
+        "thinking": thinking,
+        "enabled": enabled,
+        "display_name": name,
+    }
+    changes = {key: value for key, value in changes.items() if value is not None}
+    client = reachable(ctx)
+    if client is not None:
+        with client:
+            model = _set_through(client, model_id, clear or [], changes, parsed_roles)
+        _show(model, as_json=False)
+        return
     with services(ctx) as built:
         catalog = built.catalog
+        who = actor(built.settings)
         model = catalog.load().get(model_id)
         for field_name in clear or []:
-            model = catalog.clear_override(model_id, field_name, actor=ACTOR)
-        changes: dict[str, Any] = {
-            "tier": UNSET if tier is None else tier,
-            "thinking": UNSET if thinking is None else thinking,
-            "enabled": UNSET if enabled is None else enabled,
-            "display_name": UNSET if name is None else name,
-            "roles": UNSET,
-        }
+            model = catalog.clear_override(model_id, field_name, actor=who)
         if parsed_roles:
             current = catalog.overrides_for(model_id).roles or {}
             changes["roles"] = {**current, **parsed_roles}
-        if any(value is not UNSET for value in changes.values()):
-            model = catalog.set_overrides(model_id, actor=ACTOR, **changes)
+        if changes:  # the fields left out stay UNSET
+            model = catalog.set_overrides(model_id, actor=who, **changes)
     _show(model, as_json=False)
+
+
+def _set_through(
+    client: ManagerClient,
+    model_id: str,
+    clear: list[str],
+    changes: dict[str, Any],
+    roles: dict[str, int],
+) -> Model:
+    """``models set`` through the manager's /api/models routes; returns the model after."""
+    path = f"/api/models/{quote(model_id, safe='')}"
+    answer: Any = None
+    for field_name in clear:
+        answer = client.call("DELETE", f"{path}/overrides/{quote(field_name, safe='')}")
+    if roles:
+        overrides = client.call("POST", "/api/models/export")["overrides"]
+        changes["roles"] = {**(overrides.get(model_id, {}).get("roles") or {}), **roles}
+    for key, value in changes.items():
+        answer = client.call("PUT", f"{path}/{key}", json={key: value})
+    if answer is None:  # nothing to change: show the model as it is
+        registry = client.call("GET", "/api/models/registry")
+        found = [m for m in registry["models"] if m["id"] == model_id]
+        if not found:
+            raise ModelNotFound(f"no model '{model_id}'", param="model")
+        answer = found[0]
+    return Model.from_dict(answer)
 
 
 @app.command("export")
@@ -146,8 +183,13 @@ def import_(
     """Replace the overrides and imported curated entries with a file's. A bad file changes
     nothing."""
     data = _read_json(file)
-    with services(ctx) as built:
-        built.catalog.import_(data, actor=ACTOR)
+    client = reachable(ctx)
+    if client is not None:
+        with client:
+            client.call("POST", "/api/models/import", json=data)
+    else:
+        with services(ctx) as built:
+            built.catalog.import_(data, actor=actor(built.settings))
     console.print(f"imported {file}", highlight=False)
 
 

@@ -1,23 +1,24 @@
-"""`modelyard profiles ...`: list, show, create and delete work on the profiles folder
-directly; activate asks the running manager (it starts and stops instances)."""
+"""`modelyard profiles ...`: list and show read the profiles folder directly; create and
+delete go through the running manager when one runs (it owns the store their audit entries
+go to), else work on the folder; activate asks the running manager (it starts and stops
+instances)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 import yaml
 from rich.table import Table
 
-from modelyard.cli.context import console, services, state
-from modelyard.cli.manager import ManagerClient
+from modelyard.cli.context import actor, console, services
+from modelyard.cli.manager import connect, reachable
 from modelyard.errors import ValidationFailed
 
 app = typer.Typer(help="List, show, create, activate and delete profiles.", no_args_is_help=True)
-
-ACTOR = "cli"
 
 
 @app.command("list")
@@ -67,17 +68,29 @@ def create(
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ValidationFailed(f"{file}: cannot be read as YAML: {exc}", param="file") from None
-    with services(ctx) as built:
-        built.catalog.load()
-        profile, version = built.profiles.create(data, actor=ACTOR)
-    console.print(f"created profile {profile.name} (version {version})", highlight=False)
+    client = reachable(ctx)
+    if client is not None:
+        with client:
+            created = client.call("POST", "/api/models/profiles", json=data)
+        name, version = created["name"], created["version"]
+    else:
+        with services(ctx) as built:
+            built.catalog.load()
+            profile, version = built.profiles.create(data, actor=actor(built.settings))
+        name = profile.name
+    console.print(f"created profile {name} (version {version})", highlight=False)
 
 
 @app.command("delete")
 def delete(ctx: typer.Context, name: str) -> None:
     """Remove a profile (not the active one)."""
-    with services(ctx) as built:
-        built.profiles.delete(name, actor=ACTOR)
+    client = reachable(ctx)
+    if client is not None:
+        with client:
+            client.call("DELETE", f"/api/models/profiles/{quote(name, safe='')}")
+    else:
+        with services(ctx) as built:
+            built.profiles.delete(name, actor=actor(built.settings))
     console.print(f"deleted profile {name}", highlight=False)
 
 
@@ -91,7 +104,7 @@ def activate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Switch the running manager to a profile and show what changed."""
-    with ManagerClient(state(ctx).settings()) as client:
+    with connect(ctx) as client:
         query = "?dry_run=true" if dry_run else ""
         result = client.call("POST", f"/api/models/profiles/{name}/activate{query}")
     if as_json:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
@@ -13,7 +14,8 @@ from rich.table import Table
 
 from modelyard.catalog.catalog import ProgressCallback, ScanProgress, ScanReport
 from modelyard.catalog.model import Model
-from modelyard.cli.context import console, err_console, services
+from modelyard.cli.context import actor, console, err_console, services
+from modelyard.cli.manager import offline_only, reachable
 
 # Below this many headers to read, a progress bar would only flicker.
 PROGRESS_FROM = 20
@@ -36,15 +38,39 @@ def scan(
         typer.Option("--forget", help="Stop scanning a folder named to an earlier scan."),
     ] = None,
 ) -> None:
-    """Find model files (Hugging Face cache, Ollama, folders) and list them by tier."""
+    """Find model files (Hugging Face cache, Ollama, folders) and list them by tier.
+
+    With a manager running, the manager scans (its catalog is the one that must change);
+    ``--forget`` then refuses, as it has no /api."""
+    client = reachable(ctx)
+    if client is not None:
+        with client:
+            if forget:
+                raise offline_only(client, "scan --forget")
+            # The manager runs elsewhere in the file system: it gets absolute paths.
+            body = {"paths": [str(path.expanduser().absolute()) for path in paths or []]}
+            found = client.call("POST", "/api/models/rescan", json=body)
+            registry = client.call("GET", "/api/models/registry")
+        report = _report(found)
+        _print_summary([Model.from_dict(m) for m in registry["models"]], report)
+        return
     with services(ctx) as built:
         catalog = built.catalog
-        for path in catalog.forget_folders(forget or [], actor="cli"):
+        for path in catalog.forget_folders(forget or [], actor=actor(built.settings)):
             err_console.print(f"no longer scanning {path}", highlight=False)
         with _progress() as progress:
             report = catalog.rescan(extra_paths=paths or [], progress=progress)
         models = catalog.models()
     _print_summary(models, report)
+
+
+def _report(data: dict[str, Any]) -> ScanReport:
+    """A ScanReport from its ``to_dict()`` (what ``POST /api/models/rescan`` returns)."""
+    known = {f.name for f in fields(ScanReport)}
+    values: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known
+    }
+    return ScanReport(**values)
 
 
 @contextmanager
