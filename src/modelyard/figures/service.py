@@ -21,13 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelyard.errors import ValidationFailed
+from modelyard.errors import StoreError, ValidationFailed
 from modelyard.figures import aggregate
 from modelyard.figures.aggregate import Aggregate, CounterKey, Sample, Totals
 from modelyard.figures.record import Outcome, RequestRecord
@@ -242,8 +241,8 @@ class Figures:
             self._count(rec)
 
     async def start(self) -> None:
-        """Load the stored totals, then start the flush task. Raises StoreError/sqlite3 errors
-        if the store cannot be read."""
+        """Load the stored totals, then start the flush task. Raises StoreError if the store
+        cannot be read."""
         if self._task is not None:
             return
         self._apply(await asyncio.to_thread(self._read_stored))
@@ -283,7 +282,7 @@ class Figures:
                 return 0
             try:
                 await asyncio.to_thread(self._write, batch)
-            except sqlite3.Error as exc:
+            except StoreError as exc:
                 logger.warning("request figures not stored yet (%s); will retry", exc)
                 kept = batch + self._buffer
                 overflow = max(0, len(kept) - self._buffer_max)
