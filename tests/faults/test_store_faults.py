@@ -9,6 +9,7 @@ it however the block ends.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sqlite3
 import subprocess
@@ -21,6 +22,9 @@ import httpx
 import pytest
 
 from modelyard.errors import BadRequest, Conflict, StoreError, StoreUnwritable
+from modelyard.figures.record import Outcome, RequestKind, RequestRecord
+from modelyard.figures.service import Figures
+from modelyard.settings import load_settings
 from modelyard.store import Store
 from tests.gateway.harness import fake_model, gateway_settings, running
 
@@ -92,6 +96,88 @@ async def test_api_writes_answer_503_json_while_v1_goes_on_serving(tmp_path: Pat
             assert reply.status_code in (200, 201), (method, path, reply.text)
         renamed = (await client.get(f"/api/instances/{ident}")).json()
         assert renamed["config"]["display_name"] == "Renamed"
+
+
+async def test_a_bad_record_is_dropped_alone_from_its_batch(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Prevents: one request naming ``"model": "\\ud800"`` (a lone surrogate: answered 404,
+    but its figure cannot be encoded for SQLite) making the whole flush batch fail, so the
+    good requests of that second were never stored. Through the real gateway: the bad
+    figure is dropped alone, logged, and counted as dropped."""
+    caplog.set_level(logging.WARNING, logger="modelyard")
+    settings = gateway_settings(
+        tmp_path,
+        curated=[fake_model("fake")],
+        figures={"request_log": True, "flush_interval_s": 3600.0},  # one batch: ours
+    )
+    async with running(settings) as gw, httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
+        figures = gw.services.figures
+        await figures.flush()  # nothing of the start-up left in the buffer
+        for i in range(5):
+            reply = await client.post("/v1/chat/completions", json={**CHAT, "model": "fake"})
+            assert reply.status_code == 200, (i, reply.text)
+        bad = b'{"model": "\\ud800", "messages": [{"role": "user", "content": "hi"}]}'
+        reply = await client.post(
+            "/v1/chat/completions", content=bad, headers={"content-type": "application/json"}
+        )
+        assert reply.status_code == 404, reply.text
+        assert reply.json()["error"]["code"] == "model_not_found"
+        for i in range(5):
+            reply = await client.post("/v1/chat/completions", json={**CHAT, "model": "fake"})
+            assert reply.status_code == 200, (i, reply.text)
+        assert figures.pending == 11
+        assert await figures.flush() == 10
+        assert (figures.pending, figures.dropped) == (0, 1)
+        rows = read_db(settings.db_path, "SELECT model_id, status FROM requests")
+        assert sorted(rows) == [("fake", 200)] * 10
+        logged = (settings.logs_dir / "requests.jsonl").read_text().splitlines()
+        assert len(logged) == 10
+    dropped = messages(caplog, "dropped, the store refused it")
+    assert len(dropped) == 1 and "\\ud800" in dropped[0], dropped
+
+
+async def test_store_keeps_the_good_records_of_a_batch_with_a_bad_one(tmp_path: Path) -> None:
+    """Prevents: the figures' batched write losing ten good records for one with a lone
+    surrogate in a text field; the store write itself leaves the bad row out alone."""
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        discovery={"default_model": False},
+        figures={"request_log": False, "flush_interval_s": 3600.0},
+    )
+    store = Store.open(settings.db_path)
+    try:
+        figures = Figures(settings, store)
+        for i in range(10):
+            figures.record(_record(f"good{i}", model_id="m1", error=None))
+            if i == 4:
+                error = f"no model '{LONE_SURROGATE}'"
+                figures.record(_record("bad", model_id=LONE_SURROGATE, error=error))
+        assert await figures.flush() == 10
+        assert figures.dropped == 1
+        stored = [r["request_id"] for r in store.query("SELECT request_id FROM requests")]
+        assert sorted(stored) == sorted(f"good{i}" for i in range(10))
+    finally:
+        store.close()
+
+
+def _record(request_id: str, *, model_id: str, error: str | None) -> RequestRecord:
+    return RequestRecord(
+        request_id=request_id,
+        model_id=model_id,
+        instance_id=None,
+        route="model",
+        endpoint=RequestKind.CHAT,
+        started_at=1_700_000_000.0,
+        ttft_s=None,
+        latency_s=0.01,
+        tokens_in=None,
+        tokens_out=None,
+        outcome=Outcome.OK if error is None else Outcome.ERROR,
+        status=200 if error is None else 404,
+        error=error,
+        stream=False,
+    )
 
 
 def test_store_translates_sqlites_errors_and_stays_usable(tmp_path: Path) -> None:

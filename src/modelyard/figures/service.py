@@ -135,7 +135,7 @@ class Figures:
 
     @property
     def dropped(self) -> int:
-        """Records never written because the buffer was full."""
+        """Records never written: the buffer was full, or the store refused their values."""
         return self._dropped
 
     # -- reading --------------------------------------------------------------------------
@@ -273,7 +273,8 @@ class Figures:
 
         On a store error the batch goes back to the buffer (oldest dropped past
         ``figures.buffer_max``) and 0 is returned; a request-log error is logged only, so a
-        batch is never stored twice.
+        batch is never stored twice. A record the store refuses for its own values (text
+        that is not valid Unicode) is dropped alone, logged, and counted in ``dropped``.
         """
         lock = self._flush_lock or asyncio.Lock()
         async with lock:
@@ -281,7 +282,7 @@ class Figures:
             if not batch:
                 return 0
             try:
-                await asyncio.to_thread(self._write, batch)
+                written = await asyncio.to_thread(self._write, batch)
             except StoreError as exc:
                 logger.warning("request figures not stored yet (%s); will retry", exc)
                 kept = batch + self._buffer
@@ -289,17 +290,27 @@ class Figures:
                 self._dropped += overflow
                 self._buffer = kept[overflow:]
                 return 0
-            return len(batch)
+            self._dropped += len(batch) - written
+            return written
 
-    def _write(self, batch: list[RequestRecord]) -> None:
+    def _write(self, batch: list[RequestRecord]) -> int:
+        """Store the batch, then log it; returns how many records were stored."""
         rows = [rec.to_json() for rec in batch]  # one row per record, the log line's keys
-        requests_table.insert(self._store, rows)
-        if self._log is None:
-            return
-        try:
-            self._log.write(rows)
-        except OSError as exc:
-            logger.warning("request log %s not written: %s", self._log.path, exc)
+        refused = requests_table.insert(self._store, rows)
+        for bad in refused:
+            logger.warning(
+                "request figure %s dropped, the store refused it: %s",
+                ascii(rows[bad.index].get("request_id")),
+                ascii(bad.reason),  # the bad text itself cannot be encoded either
+            )
+        left_out = {bad.index for bad in refused}
+        rows = [row for index, row in enumerate(rows) if index not in left_out]
+        if self._log is not None:
+            try:
+                self._log.write(rows)
+            except OSError as exc:
+                logger.warning("request log %s not written: %s", self._log.path, exc)
+        return len(rows)
 
 
 def _totals(group: requests_table.GroupTotals) -> Totals:
