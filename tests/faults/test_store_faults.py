@@ -10,9 +10,12 @@ it however the block ends.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import signal
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -21,12 +24,17 @@ from typing import Any
 import httpx
 import pytest
 
+from modelyard.engines.base import LaunchPlan
 from modelyard.errors import BadRequest, Conflict, StoreError, StoreUnwritable
 from modelyard.figures.record import Outcome, RequestKind, RequestRecord
 from modelyard.figures.service import Figures
+from modelyard.fleet.logs import InstanceLog
+from modelyard.fleet.process import ManagedProcess, ProcessStatus, State
 from modelyard.settings import load_settings
 from modelyard.store import Store
-from tests.gateway.harness import fake_model, gateway_settings, running
+from modelyard.upstream import UpstreamPool
+from tests.gateway.harness import FAKE_BACKEND, fake_model, gateway_settings, running
+from tests.support.processes import free_port, wait_for
 
 CHAT: dict[str, Any] = {"messages": [{"role": "user", "content": "hi"}]}
 LONE_SURROGATE = "\ud800"
@@ -56,8 +64,82 @@ def read_db(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any,
         return list(conn.execute(sql, params).fetchall())
 
 
+def stored_pid(db: Path, ident: str) -> int | None:
+    rows = read_db(db, "SELECT pid FROM processes WHERE instance_id = ?", (ident,))
+    return int(rows[0][0]) if rows else None
+
+
+def stored_desired(db: Path, ident: str) -> str:
+    return str(read_db(db, "SELECT desired FROM instances WHERE id = ?", (ident,))[0][0])
+
+
 def messages(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if text in r.getMessage()]
+
+
+async def test_supervision_survives_an_unwritable_store(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Prevents: a refused write of the ``processes`` row (on a stop or a crash) ending the
+    instance's owner task, which left it ``ready``/``stopping`` with ``pid: null``, chat
+    answering 502/503 and start/stop/restart "instance ... is closed" for ever, even once the
+    store was writable again, with nothing logged."""
+    caplog.set_level(logging.INFO, logger="modelyard")
+    settings = gateway_settings(tmp_path, curated=[fake_model("fake")])
+    db = settings.db_path
+    async with running(settings) as gw, httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
+        fleet = gw.services.fleet
+        [created] = (await client.post("/api/instances", json={"model": "fake"})).json()
+        ident = created["id"]
+        chat = {**CHAT, "model": ident}
+        assert (await client.post(f"/api/instances/{ident}/start")).status_code == 200
+        first = fleet.get(ident).pid
+        assert first is not None and stored_pid(db, ident) == first
+        with unwritable(db):
+            stopped = await client.post(f"/api/instances/{ident}/stop")
+            assert stopped.status_code == 200, stopped.text
+            assert (stopped.json()["state"], stopped.json()["pid"]) == ("stopped", None)
+            assert stopped.json()["desired"] == "stopped"  # in memory; kept for the store
+
+            served = await client.post("/v1/chat/completions", json=chat)
+            assert served.status_code == 200, served.text  # the gateway started it again
+            crashed = fleet.get(ident).pid
+            assert crashed is not None
+            os.kill(crashed, signal.SIGKILL)
+            await wait_for(
+                lambda: fleet.get(ident).restarts == 1 and fleet.get(ident).state == "ready",
+                WAIT_S,
+                "the supervised restart after the crash",
+            )
+            assert fleet.get(ident).pid not in (None, crashed)
+            served = await client.post("/v1/chat/completions", json=chat)
+            assert served.status_code == 200, served.text
+
+            for action, state in (("restart", "ready"), ("stop", "stopped"), ("start", "ready")):
+                reply = await client.post(f"/api/instances/{ident}/{action}")
+                assert reply.status_code == 200, (action, reply.text)
+                assert reply.json()["state"] == state, action
+            assert "failed, retrying" in "\n".join(fleet.logs(ident))
+            assert stored_pid(db, ident) == first  # nothing reached the store meanwhile
+
+        live = fleet.get(ident).pid
+        await wait_for(
+            lambda: stored_pid(db, ident) == live and stored_desired(db, ident) == "running",
+            WAIT_S,
+            "the kept writes to land once the store is writable",
+        )
+        for action, state in (("stop", "stopped"), ("start", "ready"), ("restart", "ready")):
+            reply = await client.post(f"/api/instances/{ident}/{action}")
+            assert reply.status_code == 200, (action, reply.text)
+            assert reply.json()["state"] == state, action
+        assert stored_pid(db, ident) == fleet.get(ident).pid  # written straight away now
+        served = await client.post("/v1/chat/completions", json=chat)
+        assert served.status_code == 200, served.text
+    refused = messages(caplog, "cannot be written")
+    assert any(f"forgetting the process of {ident}" in m for m in refused), refused
+    assert any(f"recording pid {crashed} of {ident}" in m for m in refused), refused
+    assert any(f"desired state of {ident} (stopped)" in m for m in refused), refused
+    assert messages(caplog, "written now that the store can be written")
 
 
 async def test_api_writes_answer_503_json_while_v1_goes_on_serving(tmp_path: Path) -> None:
@@ -178,6 +260,66 @@ def _record(request_id: str, *, model_id: str, error: str | None) -> RequestReco
         error=error,
         stream=False,
     )
+
+
+class _FailingHooks:
+    """Hooks that fail as a refused store write (or a bug) would, every time."""
+
+    def __init__(self) -> None:
+        self.states: list[State] = []
+
+    def changed(self, status: ProcessStatus) -> None:
+        self.states.append(status.state)
+        if status.state == State.STOPPING:
+            raise RuntimeError("a listener's bug")
+
+    async def spawned(self, status: ProcessStatus) -> None:
+        raise StoreUnwritable("the store cannot be written (disk I/O error)")
+
+    async def exited(self) -> None:
+        raise StoreUnwritable("the store cannot be written (disk I/O error)")
+
+
+async def test_a_failing_hook_never_ends_the_process_owner(tmp_path: Path) -> None:
+    """Prevents: an exception from a process hook (the store write in ``exited``) ending the
+    ``ManagedProcess`` owner task, after which every start and stop of the instance answered
+    "instance ... is closed"."""
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        discovery={"default_model": False},
+        fleet={"restart_backoff_s": 0.05, "stop_timeout_s": 2.0},
+    )
+    port = free_port()
+    plan = LaunchPlan(
+        argv=(sys.executable, str(FAKE_BACKEND), "--port", str(port)),
+        base_url=f"http://127.0.0.1:{port}",
+    )
+    log = InstanceLog(tmp_path / "fake.log", max_bytes=1 << 20, backups=0, tail_lines=200)
+    hooks = _FailingHooks()
+    pool = UpstreamPool(connect_s=5.0)
+    process = ManagedProcess("fake:01", settings.fleet, log, pool, hooks)
+    try:
+        first = await process.start(plan)
+        assert first.state == State.READY and first.pid is not None
+        stopped = await process.stop()
+        assert (stopped.state, stopped.pid) == (State.STOPPED, None)
+        again = await process.start(plan)
+        assert again.state == State.READY and again.pid not in (None, first.pid)
+        assert again.pid is not None
+        os.kill(again.pid, signal.SIGKILL)
+        await wait_for(
+            lambda: process.status().restarts == 1 and process.status().state == State.READY,
+            WAIT_S,
+            "the supervised restart",
+        )
+        assert process.status().pid not in (None, again.pid)
+        tail = "\n".join(log.tail())
+        assert "internal error after exited" in tail and "internal error after spawned" in tail
+        assert State.STOPPING in hooks.states
+    finally:
+        await process.aclose()
+        await pool.aclose()
+    assert process.status().state == State.STOPPED
 
 
 def test_store_translates_sqlites_errors_and_stays_usable(tmp_path: Path) -> None:
