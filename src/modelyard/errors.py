@@ -33,7 +33,9 @@ Every error raised for a user to read is defined here, whichever layer raises it
     │   └── InsufficientMemory                                          507
     ├── UpstreamError          a backend failed                            502
     │   └── UpstreamTimeout                                             504
-    └── StoreError             the SQLite store cannot be used             500
+    └── StoreError             the SQLite store cannot be used (read)       503
+        └── StoreUnwritable    a write SQLite refused (read-only, full,     503
+                               failing disk, locked); nothing was changed
 """
 
 from __future__ import annotations
@@ -204,4 +206,15 @@ class UpstreamTimeout(UpstreamError):
 
 
 class StoreError(ModelyardError):
+    """The store cannot be used. 503: the request was fine, try again once the store's file
+    and disk are healthy (``Store.open`` raises it too; the CLI shows it as one line)."""
+
+    status = 503
     code = "store_error"
+
+
+class StoreUnwritable(StoreError):
+    """SQLite refused a write (read-only file, full or failing disk, locked past its busy
+    timeout). The change was rolled back: nothing was changed."""
+
+    code = "store_unwritable"

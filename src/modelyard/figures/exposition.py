@@ -92,6 +92,6 @@ class _Collector:
         )
         yield CounterMetricFamily(
             "modelyard_figures_dropped",
-            "Records dropped because the write buffer was full.",
+            "Records never written: the write buffer was full or the store refused them.",
             value=f.dropped,
         )

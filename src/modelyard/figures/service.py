@@ -21,13 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelyard.errors import ValidationFailed
+from modelyard.errors import StoreError, ValidationFailed
 from modelyard.figures import aggregate
 from modelyard.figures.aggregate import Aggregate, CounterKey, Sample, Totals
 from modelyard.figures.record import Outcome, RequestRecord
@@ -136,7 +135,7 @@ class Figures:
 
     @property
     def dropped(self) -> int:
-        """Records never written because the buffer was full."""
+        """Records never written: the buffer was full, or the store refused their values."""
         return self._dropped
 
     # -- reading --------------------------------------------------------------------------
@@ -242,8 +241,8 @@ class Figures:
             self._count(rec)
 
     async def start(self) -> None:
-        """Load the stored totals, then start the flush task. Raises StoreError/sqlite3 errors
-        if the store cannot be read."""
+        """Load the stored totals, then start the flush task. Raises StoreError if the store
+        cannot be read."""
         if self._task is not None:
             return
         self._apply(await asyncio.to_thread(self._read_stored))
@@ -274,7 +273,8 @@ class Figures:
 
         On a store error the batch goes back to the buffer (oldest dropped past
         ``figures.buffer_max``) and 0 is returned; a request-log error is logged only, so a
-        batch is never stored twice.
+        batch is never stored twice. A record the store refuses for its own values (text
+        that is not valid Unicode) is dropped alone, logged, and counted in ``dropped``.
         """
         lock = self._flush_lock or asyncio.Lock()
         async with lock:
@@ -282,25 +282,35 @@ class Figures:
             if not batch:
                 return 0
             try:
-                await asyncio.to_thread(self._write, batch)
-            except sqlite3.Error as exc:
+                written = await asyncio.to_thread(self._write, batch)
+            except StoreError as exc:
                 logger.warning("request figures not stored yet (%s); will retry", exc)
                 kept = batch + self._buffer
                 overflow = max(0, len(kept) - self._buffer_max)
                 self._dropped += overflow
                 self._buffer = kept[overflow:]
                 return 0
-            return len(batch)
+            self._dropped += len(batch) - written
+            return written
 
-    def _write(self, batch: list[RequestRecord]) -> None:
+    def _write(self, batch: list[RequestRecord]) -> int:
+        """Store the batch, then log it; returns how many records were stored."""
         rows = [rec.to_json() for rec in batch]  # one row per record, the log line's keys
-        requests_table.insert(self._store, rows)
-        if self._log is None:
-            return
-        try:
-            self._log.write(rows)
-        except OSError as exc:
-            logger.warning("request log %s not written: %s", self._log.path, exc)
+        refused = requests_table.insert(self._store, rows)
+        for bad in refused:
+            logger.warning(
+                "request figure %s dropped, the store refused it: %s",
+                ascii(rows[bad.index].get("request_id")),
+                ascii(bad.reason),  # the bad text itself cannot be encoded either
+            )
+        left_out = {bad.index for bad in refused}
+        rows = [row for index, row in enumerate(rows) if index not in left_out]
+        if self._log is not None:
+            try:
+                self._log.write(rows)
+            except OSError as exc:
+                logger.warning("request log %s not written: %s", self._log.path, exc)
+        return len(rows)
 
 
 def _totals(group: requests_table.GroupTotals) -> Totals:

@@ -7,11 +7,17 @@ changes are serialised by one lock so a read-merge-write never acts on a stale r
 updates built from the same old settings both land, in order. A change sent with an expected
 version (``InstanceRecord.version``, the ETag of ``GET /api/instances/{id}``) lands only if the
 settings are still at that version, else Conflict.
+
+When the store refuses a change (StoreUnwritable) the record is left as it was and the error
+raised, except for the desired state: starting and stopping must not depend on the disk, so
+it changes in memory at once and its write goes through ``PendingWrites`` (kept and retried
+until the store takes it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Collection
@@ -27,6 +33,7 @@ from modelyard.fleet.instance import (
     clean_config,
     instance_id,
 )
+from modelyard.fleet.pending import PendingWrites
 from modelyard.fleet.ports import pick_port
 from modelyard.settings import Settings
 from modelyard.store import Store
@@ -60,12 +67,20 @@ ChangeListener = Callable[[str, InstanceRecord], None]
 class InstanceConfigs:
     """Every instance's record. Reads are in memory; writes go through the store first."""
 
-    def __init__(self, settings: Settings, store: Store, on_change: ChangeListener) -> None:
-        """Reads the records from the store (synchronously: built before the loop runs)."""
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        on_change: ChangeListener,
+        writes: PendingWrites | None = None,
+    ) -> None:
+        """Reads the records from the store (synchronously: built before the loop runs).
+        ``writes`` carries the desired-state writes (the fleet shares its own)."""
         self._settings = settings
         self.store = store
         self._records = InstanceRecords(store)
         self._on_change = on_change
+        self._writes = writes or PendingWrites()
         self._lock = asyncio.Lock()
         self._by_id = {row.id: _record(row) for row in self._records.load()}
 
@@ -165,19 +180,24 @@ class InstanceConfigs:
                 self._records.remove, ident, record.port, record.config.to_dict(), actor=actor
             )
             del self._by_id[ident]
+            self._writes.discard(f"desired:{ident}")
         self._on_change("deleted", record)
         return record
 
-    async def set_desired(self, ident: str, desired: Desired, *, actor: str) -> None:
-        """Record whether the instance should be running (kept across restarts)."""
+    async def set_desired(self, ident: str, desired: Desired, *, actor: str) -> str | None:
+        """Record whether the instance should be running (kept across restarts). The record
+        changes at once; returns None once stored, else why the store refused it (the write
+        is then kept and retried, see the module docstring). Never raises StoreError."""
         async with self._lock:
             record = self._by_id.get(ident)
             if record is None or record.desired == desired:
-                return
-            await asyncio.to_thread(
+                return None
+            self._by_id[ident] = replace(record, desired=desired)
+            write = functools.partial(
                 self._records.write_desired, ident, record.desired, desired, actor=actor
             )
-            self._by_id[ident] = replace(self._by_id[ident], desired=desired)
+            what = f"storing the desired state of {ident} ({desired})"
+            return await self._writes.write(f"desired:{ident}", what, write)
 
     async def move_port(self, ident: str, held: Collection[int]) -> InstanceRecord:
         """A free port for ``ident`` (its own was taken by another process), stored."""

@@ -49,6 +49,7 @@ from modelyard.fleet.instance import InstanceConfig, InstanceState, InstanceView
 from modelyard.fleet.leases import Leases
 from modelyard.fleet.logs import log_path, read_tail
 from modelyard.fleet.memory import MemoryLedger, read_inventory
+from modelyard.fleet.pending import PendingWrites
 from modelyard.fleet.ports import HOST
 from modelyard.fleet.process import ProcessStatus, State
 from modelyard.fleet.specs import ModelLookup, Specs
@@ -109,7 +110,8 @@ class Fleet:
             read = inventory or functools.partial(read_inventory, settings.memory)
             memory = MemoryBudget(read, enforce=inventory is not None)
         self.memory = memory
-        self.configs = InstanceConfigs(settings, store, self._config_changed)
+        self._writes = PendingWrites()
+        self.configs = InstanceConfigs(settings, store, self._config_changed, self._writes)
         self._specs = Specs(engines, model_lookup)
         self._parts = Parts(
             settings=settings,
@@ -119,6 +121,7 @@ class Fleet:
             budget=self.memory,
             leases=self.leases,
             ledger=ledger,
+            writes=self._writes,
         )
         self._supervisor: Supervisor | None = None
         self._slots: dict[str, int | None] = {}  # derived, like the estimates: see _describe
@@ -160,6 +163,7 @@ class Fleet:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._supervisor is not None:
             await self._supervisor.aclose()
+        await self._writes.aclose()  # after the processes: their last rows are in it
         self._started = False
         if self._own_transport and self._transport is not None:
             await self._transport.aclose()

@@ -26,16 +26,20 @@ States and transitions (``status().state``)::
 
 Wedged: ``wedge_failures`` consecutive failed health checks, one every
 ``wedge_check_interval_s``, while ready.
+
+The hooks (``ProcessHooks``) are told of every change; a hook that raises is logged and noted
+in the instance's log, and the owner goes on: it never ends for a hook's failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
@@ -46,6 +50,8 @@ from modelyard.fleet import spawn
 from modelyard.fleet.logs import InstanceLog
 from modelyard.settings import FleetSettings
 from modelyard.upstream import Transport
+
+logger = logging.getLogger(__name__)
 
 _ERROR_TAIL_LINES = 20
 _READER_GRACE_S = 1.0
@@ -215,7 +221,20 @@ class ManagedProcess:
 
     def _set(self, **changes: object) -> None:
         self._status = replace(self._status, **changes)  # type: ignore[arg-type]
-        self._hooks.changed(self._status)
+        try:
+            self._hooks.changed(self._status)
+        except Exception:  # the state is changed; a listener's bug must not undo the owner
+            logger.exception("%s: the state listener failed", self.instance_id)
+
+    async def _tell(self, hook: str, call: Callable[[], Awaitable[None]]) -> None:
+        """Await a hook. Its failure is logged and noted, never the owner task's end: a store
+        write failing in ``exited`` once ended it, leaving the instance ``ready`` with no pid
+        and every later request answered "closed"."""
+        try:
+            await call()
+        except Exception as exc:
+            logger.exception("%s: the %s hook failed", self.instance_id, hook)
+            self.log.note(f"internal error after {hook} (the process is still supervised): {exc}")
 
     def _next_request(self) -> asyncio.Task[_Request]:
         if self._getter is None:
@@ -367,7 +386,8 @@ class ManagedProcess:
             self.log.note(reason)
             return _Outcome("failed", reason=reason, waiters=waiters, retry=supervised)
         running = self._track(proc, plan, waiters, mark)
-        await self._hooks.spawned(self._status)
+        status = self._status
+        await self._tell("spawned", lambda: self._hooks.spawned(status))
         health = asyncio.get_running_loop().create_task(self._poll_health(plan))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.start_timeout_s
@@ -552,7 +572,7 @@ class ManagedProcess:
         self.log.note(f"exited with code {code}")
         self._running = None
         self._set(pid=None, pgid=None, create_time=None, mark=None, ready_at=None)
-        await self._hooks.exited()
+        await self._tell("exited", self._hooks.exited)
 
 
 @dataclass

@@ -9,13 +9,17 @@ number of concurrent callers cause one start. Failures before any process ran (e
 port) are kept as the instance's error until the next attempt.
 
 The process hooks keep the rest in step: a stop releases the instance's memory, a spawn is
-recorded in the store (to find leftovers after a crash), a ready server's reported buffer
-sizes go to the memory ledger, and every state change is told to ``on_state``.
+recorded in the store (to find leftovers after a crash) and an exit forgotten there, a ready
+server's reported buffer sizes go to the memory ledger, and every state change is told to
+``on_state``. The process rows go through ``PendingWrites``: when the store refuses one it is
+logged, noted in the instance's log and retried until it lands, while the process goes on
+being supervised from memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -30,6 +34,7 @@ from modelyard.fleet.configs import InstanceConfigs
 from modelyard.fleet.leases import Leases
 from modelyard.fleet.logs import InstanceLog, log_path
 from modelyard.fleet.memory import MemoryLedger
+from modelyard.fleet.pending import PendingWrites
 from modelyard.fleet.ports import port_is_free
 from modelyard.fleet.process import ManagedProcess, ProcessStatus, State
 from modelyard.fleet.specs import Specs
@@ -81,6 +86,7 @@ class Parts:
     budget: MemoryBudget
     leases: Leases
     ledger: MemoryLedger | None
+    writes: PendingWrites
 
 
 class Supervisor:
@@ -224,7 +230,9 @@ class Supervisor:
                     row.instance_id,
                     row.pid,
                 )
-        await asyncio.to_thread(records.clear_processes)
+            # One row at a time, under the instance's key: kept and retried if the store
+            # refuses it, a later spawn's row supersedes it (a retried "delete all" would not).
+            await self._forget_process(row.instance_id)
 
     # -- internals --------------------------------------------------------------------------
 
@@ -298,13 +306,26 @@ class Supervisor:
         created = status.create_time or time.time()
         row = ProcessRow(ident, status.pid, status.pgid, created, status.mark)
         port = status.port or 0
-        try:
-            await asyncio.to_thread(self._parts.records.record_process, ident, row, port)
-        except ModelyardError:
-            logger.exception("could not record the process of %s", ident)
+        records = self._parts.records
+        await self._write_process(
+            ident,
+            f"recording pid {row.pid} of {ident}",
+            functools.partial(records.record_process, ident, row, port),
+        )
 
     async def _forget_process(self, ident: str) -> None:
-        await asyncio.to_thread(self._parts.records.forget_process, ident)
+        records = self._parts.records
+        await self._write_process(
+            ident,
+            f"forgetting the process of {ident}",
+            functools.partial(records.forget_process, ident),
+        )
+
+    async def _write_process(self, ident: str, what: str, write: Callable[[], None]) -> None:
+        refused = await self._parts.writes.write(f"process:{ident}", what, write)
+        log = self.log(ident)
+        if refused is not None and log is not None:
+            log.note(f"{what} in the store failed, retrying: {refused}")
 
     def _background(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

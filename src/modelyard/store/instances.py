@@ -158,7 +158,3 @@ class InstanceRecords:
     def processes(self) -> list[ProcessRow]:
         rows = self._store.query("SELECT instance_id, pid, pgid, create_time, mark FROM processes")
         return [ProcessRow(r[0], r[1], r[2], r[3], r[4]) for r in rows]
-
-    def clear_processes(self) -> None:
-        with self._store.transaction() as conn:
-            conn.execute("DELETE FROM processes")

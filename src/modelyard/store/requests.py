@@ -7,6 +7,7 @@ store's.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -68,12 +69,39 @@ class HistoryRow:
     tokens_per_s: float | None
 
 
-def insert(store: Store, rows: Iterable[Mapping[str, object]]) -> None:
+@dataclass(frozen=True)
+class Refused:
+    """A row SQLite would not take, and why."""
+
+    index: int
+    reason: str
+
+
+# What one row's values can make SQLite refuse: text it cannot encode (a lone surrogate),
+# a value of a type or size it cannot bind, a missing column, a NOT NULL column left empty.
+_BAD_ROW = (
+    UnicodeEncodeError,
+    OverflowError,
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+    sqlite3.IntegrityError,
+)
+
+
+def insert(store: Store, rows: Iterable[Mapping[str, object]]) -> list[Refused]:
     """Write ``rows`` (each with a value for every name in ``COLUMNS``; other keys are
-    ignored) in one transaction: all land or none. Raises sqlite3 errors, ProgrammingError
-    for a row without one of the columns."""
+    ignored) in one transaction, and return the rows left out: a row SQLite refuses for its
+    own values is left out alone (a bad record once made the whole batch fail, and its good
+    records were lost). Raises StoreUnwritable when the store refuses the write: then none
+    lands."""
+    refused = []
     with store.transaction() as conn:
-        conn.executemany(_INSERT, rows)
+        for index, row in enumerate(rows):
+            try:
+                conn.execute(_INSERT, row)
+            except _BAD_ROW as exc:  # nothing of this row was written; the others go on
+                refused.append(Refused(index, f"{type(exc).__name__}: {exc}"))
+    return refused
 
 
 def group_totals(store: Store) -> list[GroupTotals]:
