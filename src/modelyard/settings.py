@@ -16,6 +16,7 @@ every modelyard setting, into ``discovery``; and ``MODELYARD_DEBUG`` through
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from modelyard.errors import ConfigError
 
 Tier = Literal["fast", "balanced", "powerful"]
+# What a browser sends as ``Origin``: scheme, host, optional port; never a path.
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+", re.IGNORECASE)
 EngineName = Literal["llamacpp", "vllm", "ollama", "remote", "command"]
 
 
@@ -181,6 +184,21 @@ class GatewaySettings(Section):
     cooldown_max_s: float = Field(60.0, gt=0)
     keepalive_s: float = Field(5.0, gt=0)
     catalog_refresh_s: float = Field(5.0, gt=0)
+    # Browser pages allowed to call /v1 from another origin ("*": any). Empty: no CORS headers.
+    cors_origins: tuple[str, ...] = ()
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                hint = origin.rstrip("/") if _ORIGIN.fullmatch(origin.rstrip("/")) else None
+                fix = f" (did you mean {hint!r}?)" if hint else ""
+                raise ValueError(
+                    f"{origin!r} is not an origin: expected scheme://host[:port] with no path, "
+                    f"or '*'{fix}"
+                )
+        return tuple(origin.lower() for origin in value)  # browsers send them lower-case
 
 
 class ApiSettings(Section):
