@@ -28,9 +28,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from modelyard.errors import ConfigError
 
 Tier = Literal["fast", "balanced", "powerful"]
+EngineName = Literal["llamacpp", "vllm", "ollama", "remote", "command"]
 # What a browser sends as ``Origin``: scheme, host, optional port; never a path.
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+", re.IGNORECASE)
-EngineName = Literal["llamacpp", "vllm", "ollama", "remote", "command"]
 
 
 class Section(BaseModel):
