@@ -36,6 +36,7 @@ def create_app(services: Services) -> FastAPI:
     from modelyard.api.metrics import metrics_router
     from modelyard.dashboard import router as dashboard_router
     from modelyard.gateway.asgi import FastPathApp
+    from modelyard.gateway.cors import Cors
     from modelyard.gateway.router import gateway_router
 
     check_bind(services.settings)  # no admin key: loopback only
@@ -49,14 +50,19 @@ def create_app(services: Services) -> FastAPI:
             await services.aclose()
 
     # The /v1 POSTs skip FastAPI's layers and route matching: the hot path (gateway.asgi).
+    cors = Cors(services.settings.gateway.cors_origins)
     app = FastPathApp(
-        gateway=services.gateway, title="modelyard", version=__version__, lifespan=lifespan
+        gateway=services.gateway,
+        cors=cors,
+        title="modelyard",
+        version=__version__,
+        lifespan=lifespan,
     )
     app.state.services = services
     app.add_exception_handler(ModelyardError, _modelyard_error)
     include_management(app)  # first: its literal paths go before parameterised ones
     # The gateway early: routes are matched in order, and /v1 is the hot path.
-    app.include_router(gateway_router(services.gateway))
+    app.include_router(gateway_router(services.gateway, cors))
     app.include_router(instances_router)
     app.include_router(metrics_router(services.figures, services.settings))
     app.include_router(dashboard_router)

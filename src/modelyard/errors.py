@@ -12,6 +12,7 @@ Every error raised for a user to read is defined here, whichever layer raises it
     │   └── BodyTooLarge       a /v1 body over gateway.max_body_bytes      413
     ├── Unauthorized           missing or wrong key                        401
     ├── Forbidden              a key without the right to do this          403
+    │   └── OriginNotAllowed   a preflight from an origin not in gateway.cors_origins
     ├── NotFound               unknown model, instance, profile...         404
     │   ├── ModelNotFound
     │   ├── InstanceNotFound
@@ -102,6 +103,12 @@ class Forbidden(ModelyardError):
     status = 403
     openai_type = "permission_error"
     code = "forbidden"
+
+
+class OriginNotAllowed(Forbidden):
+    """A browser's preflight from an origin not in ``gateway.cors_origins``."""
+
+    code = "origin_not_allowed"
 
 
 class NotFound(ModelyardError):

@@ -38,6 +38,8 @@ from modelyard.errors import ConfigError
 Tier = Literal["fast", "balanced", "powerful"]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=256)]
 EngineName = Literal["llamacpp", "vllm", "ollama", "remote", "command"]
+# What a browser sends as ``Origin``: scheme, host, optional port; never a path.
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+", re.IGNORECASE)
 
 
 class Section(BaseModel):
@@ -196,6 +198,21 @@ class GatewaySettings(Section):
     catalog_refresh_s: float = Field(5.0, gt=0)
     # Serve /v1 without keys on a non-loopback address: said explicitly, never by default
     public_inference: bool = False
+    # Browser pages allowed to call /v1 from another origin ("*": any). Empty: no CORS headers.
+    cors_origins: tuple[str, ...] = ()
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                hint = origin.rstrip("/") if _ORIGIN.fullmatch(origin.rstrip("/")) else None
+                fix = f" (did you mean {hint!r}?)" if hint else ""
+                raise ValueError(
+                    f"{origin!r} is not an origin: expected scheme://host[:port] with no path, "
+                    f"or '*'{fix}"
+                )
+        return tuple(origin.lower() for origin in value)  # browsers send them lower-case
 
 
 class ApiSettings(Section):

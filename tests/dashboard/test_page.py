@@ -1,5 +1,5 @@
 """The dashboard without llama-server: it loads, every tab is reachable by keyboard, it reads at
-390 px, and it asks for an admin key when the server has admin keys."""
+390 px, its tabs fit at 420 px, and it asks for an admin key when the server has admin keys."""
 
 from __future__ import annotations
 
@@ -58,6 +58,35 @@ def test_narrow_screen(page: Page, tmp_path: Path, artifacts: Path) -> None:
         page.screenshot(path=artifacts / "status-390.png", full_page=True)
 
 
+def test_every_tab_is_visible_and_clickable_at_420_px(
+    page: Page, tmp_path: Path, artifacts: Path
+) -> None:
+    """Prevents the tab bar being cut at 420 px: it scrolled sideways, so the last tabs were
+    off screen with nothing saying they were there."""
+    page.set_viewport_size({"width": 420, "height": 800})
+    with serve(tmp_path / "srv") as server:
+        page.goto(server.url + "/")
+        expect(page.locator("#live")).to_have_text("live")
+        for name in TABS:
+            tab = page.get_by_role("tab", name=name)
+            box = tab.bounding_box()
+            assert box is not None, name
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 420, (name, box)
+            # Nothing covers it: the element at its centre is the tab itself.
+            hit = page.evaluate(
+                "([x, y]) => document.elementFromPoint(x, y)?.closest('[role=tab]')?.id",
+                [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+            )
+            assert hit == f"tab-{name.lower()}", (name, hit)
+        nav = page.evaluate("[document.querySelector('nav').scrollWidth, innerWidth]")
+        assert nav[0] <= nav[1], f"the tab bar scrolls sideways ({nav[0]} px in {nav[1]} px)"
+        for name in reversed(TABS):
+            page.get_by_role("tab", name=name).click()
+            expect(page.get_by_role("tab", name=name)).to_have_attribute("aria-selected", "true")
+            expect(page.locator(f"#panel-{name.lower()}")).to_be_visible()
+        page.screenshot(path=artifacts / "tabs-420.png")
+
+
 def test_unknown_static_file_is_404(tmp_path: Path) -> None:
     with serve(tmp_path / "srv") as server:
         assert httpx.get(server.url + "/static/js/app.js").status_code == 200
@@ -102,18 +131,25 @@ def test_asks_for_admin_key_and_keeps_it_for_the_session(
 
 
 def test_thinking_override_is_set_and_cleared(page: Page, tmp_path: Path) -> None:
-    """The thinking toggle marks the override, and "auto" gives detection back."""
+    """The thinking toggle marks the override, and "use detected" gives detection back. The
+    cell reads as words: it read "on * auto", which looked like a value, not a choice."""
     with serve(tmp_path / "srv") as server:
         page.goto(server.url + "/#models")
         row = page.locator("#models-body tr").first
+        cell = row.locator('td[data-label="Thinking"]')
         toggle = row.get_by_role("switch")
-        expect(toggle).not_to_be_checked()  # Gemma 3 270M is not a thinking model
+        expect(toggle).not_to_be_checked()  # no bundled model is a thinking model
+        expect(cell).to_have_text(re.compile(r"^\s*off \(detected\)\s*$"))
         toggle.check()
         reset = row.locator("button.reset-thinking")
         expect(reset).to_be_visible()
         expect(toggle).to_be_checked()
+        expect(cell).to_have_text(re.compile(r"^\s*on \(set by you\) use detected\s*$"))
         reset.click()
         expect(reset).to_have_count(0)
         expect(toggle).not_to_be_checked()
-        (model,) = httpx.get(server.url + "/api/models/registry", timeout=10).json()["models"]
+        expect(cell).to_have_text(re.compile(r"^\s*off \(detected\)\s*$"))
+        model_id = row.get_attribute("data-id")
+        models = httpx.get(server.url + "/api/models/registry", timeout=10).json()["models"]
+        (model,) = [m for m in models if m["id"] == model_id]
         assert model["thinking"] is False and model["thinking_overridden"] is False

@@ -24,6 +24,14 @@ Flags (stable: the fleet, gateway and bench tests rely on them):
 ``--setsid``               leave its parent's session first (``setsid()``), as a daemonising
                            worker does; for a fake started by a wrapper (``sh -c '... &
                            wait'``), since the fleet's direct child already leads a session
+``--respond TEXT``         answer every chat completion with TEXT (instead of ``tok0 tok1 ...``),
+                           streamed in pieces of ``PIECE_CHARS`` characters, so markup such as
+                           ``<think>`` or a code fence is split across events as a model splits it
+``--reasoning TEXT``       a thinking model's reasoning, sent before the answer the way
+                           llama-server sends it: ``reasoning_content`` in the stream's deltas
+                           and in the message when not streamed
+``--header NAME:VALUE``    an extra header on every completion answer (repeatable; the value may
+                           be empty, as llama-server's ``access-control-allow-origin`` is)
 
 Endpoints: ``GET /health``, ``GET /v1/models``, ``POST /v1/chat/completions`` (stream and not;
 SSE ends with ``data: [DONE]``; ``usage`` in the final response / last chunk),
@@ -150,9 +158,14 @@ class Fake:
             "x-fake-received": json.dumps(received, separators=(",", ":"), ensure_ascii=True),
             "x-fake-pid": str(os.getpid()),
         }
+        for extra in self.args.header:
+            name, _, value = extra.partition(":")
+            headers[name.strip()] = value.strip()
         count = self.args.tokens
         if isinstance(payload.get("max_tokens"), int):
             count = min(count, payload["max_tokens"])
+        if chat and (self.args.respond is not None or self.args.reasoning is not None):
+            return await self.respond(payload, writer, headers)
         prompt_tokens = len(json.dumps(received).split())
         usage = {
             "prompt_tokens": prompt_tokens,
@@ -215,9 +228,49 @@ class Fake:
         await _send_chunk(writer, b"")
         return True
 
+    async def respond(
+        self, payload: dict[str, Any], writer: asyncio.StreamWriter, headers: dict[str, str]
+    ) -> bool:
+        """A chat answer of ``--respond`` text after ``--reasoning`` (either may be absent)."""
+        answer = self.args.respond or ""
+        reasoning = self.args.reasoning or ""
+        pieces = [("reasoning_content", p) for p in _pieces(reasoning)]
+        pieces += [("content", p) for p in _pieces(answer)]
+        usage = {"prompt_tokens": 1, "completion_tokens": len(pieces)}
+        usage["total_tokens"] = 1 + len(pieces)
+        base: dict[str, Any] = {"id": f"fake-{self.requests}", "model": self.args.model}
+        if not payload.get("stream"):
+            message = {"role": "assistant", "content": answer}
+            if reasoning:
+                message["reasoning_content"] = reasoning
+            choice = {"index": 0, "finish_reason": "stop", "message": message}
+            body = {**base, "object": "chat.completion", "created": int(time.time())}
+            body |= {"choices": [choice], "usage": usage}
+            return await _send_json(writer, 200, body, headers)
+        await _start_stream(writer, headers)
+        base["object"] = "chat.completion.chunk"
+        for name, piece in pieces:
+            await self.pace()
+            choice = {"index": 0, "finish_reason": None, "delta": {name: piece}}
+            chunk = {**base, "choices": [choice]}
+            await _send_chunk(writer, f"data: {json.dumps(chunk)}\n\n".encode())
+        last = {"index": 0, "finish_reason": "stop", "delta": {}}
+        final = {**base, "choices": [last], "usage": usage}
+        await _send_chunk(writer, f"data: {json.dumps(final)}\n\n".encode())
+        await _send_chunk(writer, b"data: [DONE]\n\n")
+        await _send_chunk(writer, b"")
+        return True
+
     async def pace(self) -> None:
         if self.args.tokens_per_s > 0:
             await asyncio.sleep(1.0 / self.args.tokens_per_s)
+
+
+PIECE_CHARS = 5
+
+
+def _pieces(text: str) -> list[str]:
+    return [text[i : i + PIECE_CHARS] for i in range(0, len(text), PIECE_CHARS)]
 
 
 def _error(message: str, code: str) -> dict[str, Any]:
@@ -293,6 +346,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--die-mid-stream", action="store_true")
     parser.add_argument("--env-file", default=None)
     parser.add_argument("--setsid", action="store_true")
+    parser.add_argument("--respond", default=None)
+    parser.add_argument("--reasoning", default=None)
+    parser.add_argument("--header", action="append", default=[])
     return parser.parse_args(argv)
 
 

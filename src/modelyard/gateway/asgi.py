@@ -2,10 +2,12 @@
 
 ``FastPathApp`` is the app: a POST to ``/v1/chat/completions``, ``/v1/completions`` or
 ``/v1/embeddings`` goes straight to ``Gateway.handle`` with the raw body; every other request
-goes on to FastAPI (``GET /v1/models``, ``/api``, the dashboard, ``/metrics``, and wrong
-methods on these paths, which the router answers 405 in OpenAI's shape). No route matching,
-no Request or Response objects: the body is read from ``receive`` within the size limit, and
-the answer's headers are already ASGI byte pairs.
+goes on to FastAPI (``GET /v1/models``, ``/api``, the dashboard, ``/metrics``, a browser's
+CORS preflight ``OPTIONS /v1/...``, and wrong methods on these paths, which the router answers
+405 in OpenAI's shape). No route matching, no Request or Response objects: the body is read
+from ``receive`` within the size limit, and the answer's headers are already ASGI byte pairs.
+With ``gateway.cors_origins`` set, every ``/v1`` answer to an allowed origin gets its CORS
+headers here (``gateway.cors``), whichever of the two serves it.
 
 Once the body is in, a watcher waits on ``receive`` for the client to go away and then
 cancels the request, streaming or not, so the backend request is closed (``finally`` blocks
@@ -22,6 +24,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from modelyard.errors import BodyTooLarge
 from modelyard.gateway.answer import Answer
+from modelyard.gateway.cors import Cors
 from modelyard.gateway.protocol import PATHS, Endpoint
 from modelyard.gateway.serving import Gateway
 
@@ -38,16 +41,23 @@ class FastPathApp(FastAPI):
     own layers (its OpenTelemetry hooks, which read the environment on every request, its
     middleware stack and its router); everything else is FastAPI's as usual."""
 
-    def __init__(self, *, gateway: Gateway, **options: Any) -> None:
+    def __init__(self, *, gateway: Gateway, cors: Cors | None = None, **options: Any) -> None:
         super().__init__(**options)
         self.gateway = gateway
+        self.cors = cors if cors is not None and cors.enabled else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            endpoint = ENDPOINTS.get(scope["path"])
-            if endpoint is not None:
-                await serve(self.gateway, endpoint, scope, receive, send)
-                return
+        if scope["type"] == "http":
+            # CORS only when configured, so the hot path pays one test; a preflight (OPTIONS)
+            # is answered by the router's route, which adds its own headers.
+            cors = self.cors
+            if cors is not None and scope["method"] != "OPTIONS" and scope["path"][:4] == "/v1/":
+                send = cors.wrap(scope, send)
+            if scope["method"] == "POST":
+                endpoint = ENDPOINTS.get(scope["path"])
+                if endpoint is not None:
+                    await serve(self.gateway, endpoint, scope, receive, send)
+                    return
         await super().__call__(scope, receive, send)
 
 

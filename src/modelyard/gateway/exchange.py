@@ -40,6 +40,20 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
+# The backend's CORS answer is not ours to relay: llama-server sends an empty
+# access-control-allow-origin, which made browsers refuse every answer, even to an allowed
+# origin. The gateway answers CORS itself (gateway.cors).
+BACKEND_CORS = frozenset(
+    {
+        b"access-control-allow-origin",
+        b"access-control-allow-credentials",
+        b"access-control-allow-headers",
+        b"access-control-allow-methods",
+        b"access-control-expose-headers",
+        b"access-control-max-age",
+    }
+)
+NOT_RELAYED = HOP_BY_HOP | BACKEND_CORS
 
 
 class Ending(StrEnum):
@@ -53,8 +67,8 @@ ChunkListener = Callable[[bytes], None]
 
 
 class Exchange:
-    """See the module docstring. ``status``, ``headers`` (less hop-by-hop ones) and ``first``
-    are the backend's; ``ending`` and ``failure`` are set once it is closed."""
+    """See the module docstring. ``status``, ``headers`` (less hop-by-hop and CORS ones) and
+    ``first`` are the backend's; ``ending`` and ``failure`` are set once it is closed."""
 
     __slots__ = (
         "_closed",
@@ -84,7 +98,7 @@ class Exchange:
         self._pieces: AsyncGenerator[bytes, None] | None = None
         self._closed = False
         self.status = response.status
-        self.headers = [(k, v) for k, v in response.headers if k not in HOP_BY_HOP]
+        self.headers = [(k, v) for k, v in response.headers if k not in NOT_RELAYED]
         self.first = response.first
         self.ending = Ending.CANCELLED
         self.failure: str | None = None

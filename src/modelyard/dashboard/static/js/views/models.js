@@ -317,12 +317,13 @@ export class ModelsView {
           }),
           h("span", { "aria-hidden": "true", text: m.thinking ? "on" : "off" }),
         ),
-        m.thinking_overridden ? h("span", { class: "marker", title: "set by you", "aria-label": "overridden", text: "*" }) : null,
+        // In words: "on * auto" read as a value, not as "set by you; click to go back".
+        h("span", { class: "muted small thinking-source", text: m.thinking_overridden ? " (set by you) " : " (detected)" }),
         m.thinking_overridden
           ? h("button", {
               type: "button",
               class: "link reset-thinking",
-              text: "auto",
+              text: "use detected",
               title: "Back to what the model file says",
               "aria-label": `Thinking for ${name}: back to detected`,
               onclick: () => this.clearOverride(m, "thinking"),

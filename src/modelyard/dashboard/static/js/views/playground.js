@@ -1,20 +1,24 @@
 // Playground: a chat through the gateway (`/v1/chat/completions`, streamed) to a model, an
-// instance, a tier or a role; shows which instance answered and why.
+// instance, a tier or a role; shows which instance answered and why. Answers are rendered as
+// Markdown (markdown.js: DOM nodes only, never HTML); a thinking model's reasoning, sent as
+// `reasoning_content` or inside `<think>...</think>`, goes in a collapsed <details> apart from
+// the answer and is not sent back with the conversation. A failed request is told in the
+// playground itself (in the answer's bubble and the route line), not in the page's banner.
 
 import { describeError } from "../api.js";
 import { announce, field, fill, h } from "../dom.js";
 import { readEventStream } from "../events.js";
+import { renderMarkdown, splitThinking } from "../markdown.js";
 import { inst } from "../state.js";
 import { modelName } from "./models.js";
 
 const INFERENCE_KEY = "modelyard.inferenceKey";
 
 export class PlaygroundView {
-  constructor(root, { api, store, error }) {
+  constructor(root, { api, store }) {
     this.root = root;
     this.api = api;
     this.store = store;
-    this.error = error;
     this.messages = [];
     this.controller = null;
     this.target = h("select", { id: "play-target" });
@@ -78,6 +82,39 @@ export class PlaygroundView {
     return body;
   }
 
+  /** The model's bubble: a collapsed reasoning (hidden until there is some) and the answer. */
+  answerBubble() {
+    const summary = h("summary", { text: "Reasoning" });
+    const thoughts = h("div", { class: "reasoning-text md" });
+    const details = h("details", { class: "reasoning", hidden: true }, summary, thoughts);
+    const text = h("div", { class: "text md" });
+    const el = h("div", { class: "msg assistant" }, h("div", { class: "who", text: "Model" }), details, text);
+    this.log.append(el);
+    el.scrollIntoView({ block: "end" });
+    let pending = 0;
+    let shown = { reasoning: null, answer: null, thinking: null };
+    const render = (state) => {
+      if (state.reasoning !== shown.reasoning) {
+        details.hidden = !state.reasoning.trim() && !state.thinking;
+        thoughts.replaceChildren(renderMarkdown(state.reasoning));
+      }
+      if (state.thinking !== shown.thinking) summary.textContent = state.thinking ? "Thinking…" : "Reasoning";
+      if (state.answer !== shown.answer) text.replaceChildren(renderMarkdown(state.answer));
+      shown = state;
+    };
+    return {
+      el,
+      text,
+      /** Show `state` ({reasoning, answer, thinking}) at the next frame, or now with `now`. */
+      show(state, now = false) {
+        if (pending) cancelAnimationFrame(pending);
+        pending = 0;
+        if (now) render(state);
+        else pending = requestAnimationFrame(() => render(state));
+      },
+    };
+  }
+
   async submit(event) {
     event.preventDefault();
     const text = this.input.value.trim();
@@ -85,8 +122,8 @@ export class PlaygroundView {
     this.input.value = "";
     this.messages.push({ role: "user", content: text });
     this.bubble("user", text);
-    const out = this.bubble("assistant", "");
-    out.parentElement.setAttribute("aria-busy", "true");
+    const out = this.answerBubble();
+    out.el.setAttribute("aria-busy", "true");
     const model = this.target.value;
     const messages = this.system.value.trim()
       ? [{ role: "system", content: this.system.value.trim() }, ...this.messages]
@@ -96,9 +133,16 @@ export class PlaygroundView {
     this.send.disabled = true;
     this.stop.disabled = false;
     this.route.textContent = `Sending to ${model}…`;
-    let answer = "";
+    let content = "";
+    let reasoning = "";
+    const state = () => {
+      const split = splitThinking(content);
+      const thoughts = [reasoning, split.reasoning].filter((t) => t.trim()).join("\n\n");
+      return { reasoning: thoughts, answer: split.answer, thinking: split.thinking || (Boolean(reasoning) && !content) };
+    };
+    let response = null;
     try {
-      const response = await this.post(body);
+      response = await this.post(body);
       this.showRoute(response);
       if (!response.ok) {
         const text = await response.text();
@@ -114,24 +158,31 @@ export class PlaygroundView {
         if (event.data === "[DONE]") return;
         if (event.data?.error) throw new Error(describeError(0, event.data));
         const delta = event.data?.choices?.[0]?.delta ?? {};
-        const piece = (delta.content ?? "") || "";
-        if (piece) {
-          answer += piece;
-          out.textContent = answer;
+        const said = typeof delta.content === "string" ? delta.content : "";
+        const thought = typeof delta.reasoning_content === "string" ? delta.reasoning_content : "";
+        if (said || thought) {
+          content += said;
+          reasoning += thought;
+          out.show(state());
         }
       });
-      this.messages.push({ role: "assistant", content: answer });
+      const done = { ...state(), thinking: false };
+      out.show(done, true);
+      this.messages.push({ role: "assistant", content: done.answer });
       announce("Answer complete");
     } catch (err) {
+      const done = { ...state(), thinking: false };
+      out.show(done, true);
       if (err.name === "AbortError") {
-        out.append(h("em", { class: "muted", text: " (stopped)" }));
+        out.text.append(h("em", { class: "muted", text: " (stopped)" }));
       } else {
-        out.append(h("div", { class: "form-error", text: err.message }));
-        this.error(`Playground: ${err.message}`);
+        // Told here, where it happened: the page's banner is for the dashboard's own API.
+        out.text.append(h("div", { class: "form-error play-error", role: "alert", text: err.message }));
+        if (!response) this.route.textContent = "The request did not reach the gateway.";
       }
-      if (answer) this.messages.push({ role: "assistant", content: answer });
+      if (done.answer) this.messages.push({ role: "assistant", content: done.answer });
     } finally {
-      out.parentElement.removeAttribute("aria-busy");
+      out.el.removeAttribute("aria-busy");
       this.controller = null;
       this.send.disabled = false;
       this.stop.disabled = true;
@@ -143,12 +194,18 @@ export class PlaygroundView {
     const key = sessionStorage.getItem(INFERENCE_KEY) ?? this.api.key;
     const headers = { "Content-Type": "application/json", Accept: "text/event-stream" };
     if (key) headers.Authorization = `Bearer ${key}`;
-    const response = await fetch("/v1/chat/completions", {
-      method: "POST",
-      headers,
-      body: JSON.stringify(body),
-      signal: this.controller.signal,
-    });
+    let response;
+    try {
+      response = await fetch("/v1/chat/completions", {
+        method: "POST",
+        headers,
+        body: JSON.stringify(body),
+        signal: this.controller.signal,
+      });
+    } catch (err) {
+      if (err.name === "AbortError") throw err;
+      throw new Error(`cannot reach the gateway (${err.message})`);
+    }
     if (response.status === 401 && retry) {
       const typed = window.prompt("The gateway needs an API key (an inference key):");
       if (typed) {
@@ -167,7 +224,7 @@ export class PlaygroundView {
       this.route,
       instance || model || route
         ? [
-            "Answered by ",
+            response.ok ? "Answered by " : "Tried ",
             h("strong", { id: "play-instance", text: instance ?? model ?? "?" }),
             model && instance ? ` (model ${model})` : "",
             route ? [" — ", h("span", { id: "play-why", text: route })] : "",
