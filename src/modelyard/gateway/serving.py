@@ -55,7 +55,7 @@ from modelyard.gateway.call import Call
 from modelyard.gateway.errors import error_event
 from modelyard.gateway.exchange import Ending, Exchange
 from modelyard.gateway.listing import health_report, models_listing
-from modelyard.gateway.protocol import PATHS, Endpoint, Parsed, parse, with_persona
+from modelyard.gateway.protocol import PATHS, Endpoint, Parsed, outgoing, parse
 from modelyard.gateway.snapshot import Snapshot, build_snapshot
 from modelyard.routing import health as health_rules
 from modelyard.routing.fallback import (
@@ -348,7 +348,7 @@ class Gateway:
             exchange = await Exchange.open(
                 self._transport,
                 url,
-                with_persona(parsed, view.config.system_prompt),
+                outgoing(parsed, view.config.system_prompt, self._max_tokens(view.model_id)),
                 first_byte_s=self._conf.timeouts.first_byte_s,
                 idle_s=self._conf.timeouts.idle_s,
                 on_end=functools.partial(self._ended, call, held),
@@ -373,6 +373,14 @@ class Gateway:
         if read_all:
             await exchange.aclose()
         return exchange, body
+
+    def _max_tokens(self, model_id: str) -> int | None:
+        """The ``max_tokens`` sent when the client gives none (settings: per model, else
+        the global default)."""
+        by_model = self._conf.default_max_tokens_by_model
+        if model_id in by_model:
+            return by_model[model_id]
+        return self._conf.default_max_tokens
 
     def _ended(self, call: Call, held: Held, exchange: Exchange) -> None:
         """An exchange closed: release its lease, keep its instance's health, and record a
