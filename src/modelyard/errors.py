@@ -33,6 +33,7 @@ Every error raised for a user to read is defined here, whichever layer raises it
     │   ├── StartFailed
     │   └── InsufficientMemory                                          507
     ├── UpstreamError          a backend failed                            502
+    │   ├── UpstreamRefused    connect refused: nothing was sent, safe to send again
     │   └── UpstreamTimeout                                             504
     └── StoreError             the SQLite store cannot be used             500
 """
@@ -202,6 +203,11 @@ class UpstreamError(ModelyardError):
     status = 502
     openai_type = "upstream_error"
     code = "upstream_error"
+
+
+class UpstreamRefused(UpstreamError):
+    """The backend refused the connection: the request was never sent, so sending it again
+    (once the instance is back) cannot repeat anything."""
 
 
 class UpstreamTimeout(UpstreamError):

@@ -9,6 +9,7 @@ runs the real llama-server with Gemma 3 270M.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.gateway.harness import Running, fake_model, gateway_settings, running
+from tests.gateway.harness import FAKE_BACKEND, Running, fake_model, gateway_settings, running
 from tests.support.processes import wait_for
 
 USER = [{"role": "user", "content": "hi"}]
@@ -215,6 +216,86 @@ async def test_absent_max_tokens_gets_the_default_cap_global_and_per_model(
         assert persona["messages"][0] == {"role": "system", "content": "Be brief."}
         [free] = await received(client, gw, "free:01")
         assert "max_tokens" not in free
+
+
+# -- 9: the request after a crash -----------------------------------------------------------
+
+
+async def test_request_right_after_the_only_instance_crashed_waits_for_its_restart(
+    tmp_path: Path,
+) -> None:
+    """Prevents the 502 "connect refused" that the request right after the only instance's
+    backend crashed got (the fleet had not seen the exit yet): it waits for the restart,
+    within its first-byte timeout, and is served by the new process."""
+    settings = gateway_settings(tmp_path, curated=[fake_model("fake")])
+    async with running(settings) as gw, httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
+        first = await client.post("/v1/chat/completions", json=CHAT)
+        assert first.status_code == 200, first.text
+        pids = [int(first.headers["x-fake-pid"])]
+        for _ in range(3):
+            await kill(pids[-1])
+            reply = await client.post("/v1/chat/completions", json=CHAT)
+            assert reply.status_code == 200, reply.text
+            assert reply.headers["x-modelyard-instance"] == "fake:01"
+            pids.append(int(reply.headers["x-fake-pid"]))
+        assert len(set(pids)) == 4  # each answer came from the restarted process
+        assert gw.services.fleet.get("fake:01").restarts == 3
+
+
+async def test_refused_while_the_fleet_still_thinks_it_ready_waits_for_the_fleet(
+    tmp_path: Path,
+) -> None:
+    """Prevents the 502 "connect refused" while the fleet still has the instance as ready:
+    here the backend dies under a shell that lives on, so only the wedge check finds out and
+    restarts it. The request waits on the fleet's events for that, and is served."""
+    inner = f"{sys.executable} {FAKE_BACKEND} --port ${{PORT}} --model ${{INSTANCE_ID}}"
+    command = f"sh -c {shlex.quote(f'{inner}; exec sleep 600')}"
+    entry = {"id": "fake", "engine": "command", "command": command, "tier": "fast"}
+    settings = gateway_settings(
+        tmp_path,
+        curated=[entry],
+        fleet={"wedge_check_interval_s": 0.1, "wedge_failures": 2},
+    )
+    async with running(settings) as gw, httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
+        first = await client.post("/v1/chat/completions", json=CHAT)
+        assert first.status_code == 200, first.text
+        await kill(int(first.headers["x-fake-pid"]))
+        reply = await client.post("/v1/chat/completions", json=CHAT)
+        assert reply.status_code == 200, reply.text
+        assert reply.headers["x-fake-pid"] != first.headers["x-fake-pid"]
+        view = gw.services.fleet.get("fake:01")
+        assert (view.state, view.restarts) == ("ready", 1)
+        assert gw.services.gateway.health()["instances"]["fake:01"]["health"] == "healthy"
+
+
+async def test_refused_with_a_fallback_left_moves_on_at_once(tmp_path: Path) -> None:
+    """The wait is for the last candidate only: with another instance left, a refused
+    connection moves on to it (no request waits on a restart another instance can serve)."""
+    inner = f"{sys.executable} {FAKE_BACKEND} --port ${{PORT}} --model ${{INSTANCE_ID}}"
+    command = f"sh -c {shlex.quote(f'{inner}; exec sleep 600')}"
+    entry = {"id": "fake", "engine": "command", "command": command, "tier": "fast"}
+    settings = gateway_settings(
+        tmp_path,
+        curated=[entry],
+        gateway={"strategy": "round_robin"},
+        fleet={"wedge_check_interval_s": 600.0},  # the shell keeps the dead one "ready"
+    )
+    async with running(settings) as gw, httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
+        await gw.services.fleet.create("fake", {}, actor="t")
+        await gw.services.fleet.create("fake", {}, actor="t")
+        for ident in ("fake:01", "fake:02"):
+            await gw.services.fleet.ensure_ready(ident)
+        answered = {}
+        for _ in range(4):
+            reply = await client.post("/v1/chat/completions", json=CHAT)
+            assert reply.status_code == 200, reply.text
+            answered[reply.headers["x-modelyard-instance"]] = reply.headers["x-fake-pid"]
+        await kill(int(answered["fake:01"]))
+        for _ in range(4):
+            reply = await client.post("/v1/chat/completions", json=CHAT)
+            assert reply.status_code == 200, reply.text
+            assert reply.headers["x-modelyard-instance"] == "fake:02"
+        assert gw.services.fleet.get("fake:01").state == "ready"  # the fleet never knew
 
 
 # -- 7 against the real llama-server --------------------------------------------------------
