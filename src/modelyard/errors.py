@@ -12,7 +12,8 @@ Every error raised for a user to read is defined here, whichever layer raises it
     │   │   ├── IntegerBelowMinimum  (OpenAI's ``integer_below_min_value``)
     │   │   └── IntegerAboveMaximum  (OpenAI's ``integer_above_max_value``)
     │   ├── InvalidJson        a /v1 body that is not a JSON object
-    │   └── BodyTooLarge       a /v1 body over gateway.max_body_bytes      413
+    │   ├── BodyTooLarge       a /v1 body over gateway.max_body_bytes      413
+    │   └── BodyTimeout        a body not in within gateway.body_timeout_s 408
     ├── Unauthorized           missing or wrong key                        401
     ├── Forbidden              a key without the right to do this          403
     ├── NotFound               unknown model, instance, profile...         404
@@ -102,6 +103,13 @@ class InvalidJson(BadRequest):
 class BodyTooLarge(BadRequest):
     status = 413
     code = "body_too_large"
+
+
+class BodyTimeout(BadRequest):
+    """The client did not send its whole body in time (a stalled or lying upload)."""
+
+    status = 408
+    code = "body_timeout"
 
 
 class Unauthorized(ModelyardError):

@@ -8,6 +8,8 @@ runs the real llama-server with Gemma 3 270M.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import shlex
 import signal
@@ -296,6 +298,62 @@ async def test_refused_with_a_fallback_left_moves_on_at_once(tmp_path: Path) -> 
             assert reply.status_code == 200, reply.text
             assert reply.headers["x-modelyard-instance"] == "fake:02"
         assert gw.services.fleet.get("fake:01").state == "ready"  # the fleet never knew
+
+
+# -- 10: a body that never completes --------------------------------------------------------
+
+
+async def _raw_exchange(gw: Running, head: bytes, sent: bytes) -> tuple[bytes, bytes]:
+    """Send ``head`` and part of a body, never the rest; return the answer's head and body,
+    read to the end of the connection (the server closes it)."""
+    port = int(gw.url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head + sent)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 60)  # to EOF: a safety net, not a check
+    finally:
+        writer.close()
+    head_part, _, body = answer.partition(b"\r\n\r\n")
+    return head_part, body
+
+
+@pytest.mark.parametrize("sent", [b"", b'{"model":'])
+async def test_a_body_that_never_completes_gets_a_408_and_the_connection_closed(
+    tmp_path: Path, sent: bytes
+) -> None:
+    """Prevents a request whose body never completes (``Content-Length: 1000``, 9 bytes sent)
+    holding its task and connection for ever: the whole read is bounded by
+    ``gateway.body_timeout_s``, answered 408 in OpenAI's shape, then the connection closed;
+    the other routes (here an /api PUT) get the same bound."""
+    settings = gateway_settings(
+        tmp_path, curated=[fake_model("fake")], gateway={"body_timeout_s": 0.5}
+    )
+    async with running(settings) as gw:
+        head = (
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+            b"content-type: application/json\r\ncontent-length: 1000\r\n\r\n"
+        )
+        status, body = await _raw_exchange(gw, head, sent)
+        assert status.startswith(b"HTTP/1.1 408 "), status
+        assert b"connection: close" in status.lower()
+        error = json.loads(body)["error"]
+        assert (error["code"], error["param"], error["src"]) == ("body_timeout", "body", "gateway")
+        assert f"({len(sent)} of 1000 bytes came)" in error["message"]
+        assert gw.services.fleet.instances() == []
+
+        api_head = (
+            b"PUT /api/models/fake/tier HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+            b"content-type: application/json\r\ncontent-length: 1000\r\n\r\n"
+        )
+        status, body = await _raw_exchange(gw, api_head, sent)
+        assert status.startswith(b"HTTP/1.1 408 "), status
+        assert b"connection: close" in status.lower()
+        assert "not received within 0.5s" in json.loads(body)["detail"]  # FastAPI's shape
+        async with httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
+            tier = await client.put("/api/models/fake/tier", json={"tier": "powerful"})
+            assert tier.status_code == 200, tier.text  # a whole body is read as before
+            assert (await client.post("/v1/chat/completions", json=CHAT)).status_code == 200
 
 
 # -- 7 against the real llama-server --------------------------------------------------------

@@ -55,6 +55,7 @@ from modelyard.gateway.acquire import Acquirer, Held
 from modelyard.gateway.answer import Answer, error_answer
 from modelyard.gateway.auth import Keys
 from modelyard.gateway.call import Call
+from modelyard.gateway.deadlines import ReadDeadlines
 from modelyard.gateway.errors import error_event
 from modelyard.gateway.exchange import Ending, Exchange
 from modelyard.gateway.listing import health_report, models_listing
@@ -80,7 +81,8 @@ SSE_HEADERS = [
     (b"x-accel-buffering", b"no"),
 ]
 BodyReader = Callable[[int], Awaitable[bytes]]
-"""Reads the request body given the size limit; raises BodyTooLarge past it."""
+"""Reads the request body given the size limit; raises BodyTooLarge past it, BodyTimeout when
+it is not all in within ``gateway.body_timeout_s`` (``Gateway.reads``)."""
 _MODEL_FIELD = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
 _RETRYABLE = (UpstreamError, FleetError, RateLimited, InstanceNotFound)
 _MAX_ERROR_BODY = 4096
@@ -140,6 +142,8 @@ class Gateway:
         self._unlisten: Callable[[], None] | None = None
         self._last_refresh = 0.0
         self._changes: dict[str, asyncio.Future[None]] = {}  # instance id -> its next event
+        # How long a client may take to send a body, on /v1 and the other routes alike.
+        self.reads = ReadDeadlines(conf.body_timeout_s)
 
     def apply_profile(self, routing: ProfileRouting | None) -> None:
         """Route with the active profile's defaults, fallbacks and strategy (None: settings
@@ -166,6 +170,7 @@ class Gateway:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.reads.aclose()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
