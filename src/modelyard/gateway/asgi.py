@@ -148,32 +148,25 @@ async def _read_body(
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"the body is over the {limit}-byte limit", param="body")
     parts: list[bytes] = []
-    try:
-        return await _receive_all(receive, limit, parts, reads, deadline)
-    except BodyTimeout as exc:
-        got = sum(len(part) for part in parts)
-        of = f" of {int(declared)}" if declared is not None and declared.isdigit() else ""
-        raise BodyTimeout(f"{exc.message} ({got}{of} bytes came)", param="body") from None
-
-
-async def _receive_all(
-    receive: Receive, limit: int, parts: list[bytes], reads: ReadDeadlines, deadline: float
-) -> bytes:
     size = 0
-    while True:
-        message = await reads.receive(receive, deadline)
-        if message["type"] != "http.request":
-            raise _ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"the body is over the {limit}-byte limit", param="body")
-        if not message.get("more_body", False):
-            if not parts:
-                return bytes(chunk)
+    try:
+        while True:
+            message = await reads.receive(receive, deadline)
+            if message["type"] != "http.request":
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"the body is over the {limit}-byte limit", param="body")
+            if not message.get("more_body", False):
+                if not parts:
+                    return bytes(chunk)
+                parts.append(chunk)
+                return b"".join(parts)
             parts.append(chunk)
-            return b"".join(parts)
-        parts.append(chunk)
+    except BodyTimeout as exc:
+        of = f" of {int(declared)}" if declared is not None and declared.isdigit() else ""
+        raise BodyTimeout(f"{exc.message} ({size}{of} bytes came)", param="body") from None
 
 
 class _BodyDeadline:

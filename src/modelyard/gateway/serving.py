@@ -32,7 +32,7 @@ import json
 import random
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from modelyard.catalog.catalog import Catalog
@@ -354,7 +354,7 @@ class Gateway:
     ) -> tuple[Exchange, bytes]:
         """Acquire ``cand``, send, wait for the first bytes. With ``read_all``, also read the
         whole answer and close the exchange; otherwise the caller relays and closes it.
-        ``last``: no candidate is left after this one (see ``_open``)."""
+        ``last``: no candidate is left after this one (see ``_resend``)."""
         try:
             held = await self._acquirer.acquire(cand, call)
         except FleetError as exc:
@@ -366,7 +366,13 @@ class Gateway:
             record = self._health.get(view.id, HEALTHY)
             self._health[view.id] = health_rules.begin_probe(record, time.monotonic())
         try:
-            exchange = await self._open(call, parsed, held, read_all, last)
+            try:
+                first_byte_s = self._conf.timeouts.first_byte_s
+                exchange = await self._send(call, parsed, held, read_all, first_byte_s)
+            except UpstreamRefused:
+                if not last:
+                    raise
+                exchange = await self._resend(call, parsed, held, read_all)
         except BaseException as exc:
             held.release()
             if isinstance(exc, UpstreamError | FleetError):
@@ -387,40 +393,41 @@ class Gateway:
             await exchange.aclose()
         return exchange, body
 
-    async def _open(
-        self, call: Call, parsed: Parsed, held: Held, read_all: bool, last: bool
-    ) -> Exchange:
-        """Send to the held instance and wait for the first bytes, within ``first_byte_s``.
+    def _send(
+        self, call: Call, parsed: Parsed, held: Held, read_all: bool, first_byte_s: float
+    ) -> Coroutine[Any, Any, Exchange]:
+        """``Exchange.open`` to the held instance (a coroutine: no frame of its own on the hot
+        path). Raises as ``Exchange.open``."""
+        view = held.view
+        return Exchange.open(
+            self._transport,
+            _url(view.base_url, PATHS[parsed.endpoint]),
+            outgoing(parsed, view.config.system_prompt, self._max_tokens(view.model_id)),
+            first_byte_s=first_byte_s,
+            idle_s=self._conf.timeouts.idle_s,
+            on_end=functools.partial(self._ended, call, held),
+            on_chunk=None if read_all else call.on_chunk,
+        )
 
-        A refused connection means the backend process is gone (crashed, killed) or not
-        listening (wedged), and the fleet may not have noticed yet. Nothing was sent, so when
-        no other candidate is left (``last``) this waits, within the same first-byte timeout,
-        for the fleet to have the instance serving again and sends once more (the next
-        request after a crash got a bare 502 "connect refused"). Raises UpstreamTimeout at the
-        deadline, the fleet's failure when the restart fails (StartFailed...), or as
-        ``Exchange.open``.
+    async def _resend(self, call: Call, parsed: Parsed, held: Held, read_all: bool) -> Exchange:
+        """The last candidate refused the connection: its server is gone (crashed, killed) or
+        not listening (wedged), and the fleet may not have noticed yet. Nothing was sent, so
+        wait, within ``first_byte_s`` of the refusal, for the fleet to have the instance
+        serving again and send once more (the next request after a crash got a bare 502
+        "connect refused"). Raises UpstreamTimeout at the deadline, the fleet's failure when
+        the restart fails (StartFailed...), or as ``Exchange.open``.
         """
-        timeouts = self._conf.timeouts
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeouts.first_byte_s
+        deadline = loop.time() + self._conf.timeouts.first_byte_s
         while True:
-            view = held.view
-            try:
-                return await Exchange.open(
-                    self._transport,
-                    _url(view.base_url, PATHS[parsed.endpoint]),
-                    outgoing(parsed, view.config.system_prompt, self._max_tokens(view.model_id)),
-                    first_byte_s=max(0.0, deadline - loop.time()),
-                    idle_s=timeouts.idle_s,
-                    on_end=functools.partial(self._ended, call, held),
-                    on_chunk=None if read_all else call.on_chunk,
-                )
-            except UpstreamRefused:
-                if not last:
-                    raise
             call.loading = True
-            held.view = await self._serving_again(view, deadline)
+            held.view = await self._serving_again(held.view, deadline)
             call.loading = False
+            try:
+                left_s = max(0.0, deadline - loop.time())
+                return await self._send(call, parsed, held, read_all, left_s)
+            except UpstreamRefused:
+                continue
 
     async def _serving_again(self, refused: InstanceView, deadline: float) -> InstanceView:
         """Block until the instance that refused a connection is serving again: a new process
