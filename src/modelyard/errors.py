@@ -8,8 +8,12 @@ Every error raised for a user to read is defined here, whichever layer raises it
     ├── ConfigError            bad config file or environment value       (500 at start, CLI exit 2)
     ├── BadRequest             malformed or invalid input                  400
     │   ├── ValidationFailed   a named field is wrong                      400/422
+    │   │   ├── InvalidType    a field of the wrong JSON type (OpenAI's ``invalid_type``)
+    │   │   ├── IntegerBelowMinimum  (OpenAI's ``integer_below_min_value``)
+    │   │   └── IntegerAboveMaximum  (OpenAI's ``integer_above_max_value``)
     │   ├── InvalidJson        a /v1 body that is not a JSON object
-    │   └── BodyTooLarge       a /v1 body over gateway.max_body_bytes      413
+    │   ├── BodyTooLarge       a /v1 body over gateway.max_body_bytes      413
+    │   └── BodyTimeout        a body not in within gateway.body_timeout_s 408
     ├── Unauthorized           missing or wrong key                        401
     ├── Forbidden              a key without the right to do this          403
     │   └── OriginNotAllowed   a preflight from an origin not in gateway.cors_origins
@@ -33,6 +37,7 @@ Every error raised for a user to read is defined here, whichever layer raises it
     │   ├── StartFailed
     │   └── InsufficientMemory                                          507
     ├── UpstreamError          a backend failed                            502
+    │   ├── UpstreamRefused    connect refused: nothing was sent, safe to send again
     │   └── UpstreamTimeout                                             504
     └── StoreError             the SQLite store cannot be used (read)       503
         └── StoreUnwritable    a write SQLite refused (read-only, full,     503
@@ -84,6 +89,18 @@ class ValidationFailed(BadRequest):
     code = "invalid_value"
 
 
+class InvalidType(ValidationFailed):
+    code = "invalid_type"
+
+
+class IntegerBelowMinimum(ValidationFailed):
+    code = "integer_below_min_value"
+
+
+class IntegerAboveMaximum(ValidationFailed):
+    code = "integer_above_max_value"
+
+
 class InvalidJson(BadRequest):
     code = "invalid_json"
 
@@ -91,6 +108,13 @@ class InvalidJson(BadRequest):
 class BodyTooLarge(BadRequest):
     status = 413
     code = "body_too_large"
+
+
+class BodyTimeout(BadRequest):
+    """The client did not send its whole body in time (a stalled or lying upload)."""
+
+    status = 408
+    code = "body_timeout"
 
 
 class Unauthorized(ModelyardError):
@@ -205,6 +229,11 @@ class UpstreamError(ModelyardError):
     status = 502
     openai_type = "upstream_error"
     code = "upstream_error"
+
+
+class UpstreamRefused(UpstreamError):
+    """The backend refused the connection: the request was never sent, so sending it again
+    (once the instance is back) cannot repeat anything."""
 
 
 class UpstreamTimeout(UpstreamError):

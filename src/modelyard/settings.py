@@ -176,6 +176,12 @@ class GatewaySettings(Section):
     ``default_model`` is what ``auto`` means (any name the gateway resolves, e.g. a model id
     or ``tier:balanced``); ``tier_defaults`` pins the model a tier resolves to; ``aliases``
     maps extra names to names; ``fallbacks`` maps a model id to the names tried after it.
+
+    ``body_timeout_s`` bounds the time to receive a request's whole body (408 past it).
+    ``default_max_tokens`` is sent as ``max_tokens`` on a chat or completion request that
+    gives no ``max_tokens`` (nor ``max_completion_tokens``): without it llama-server
+    generates until the context is full. ``default_max_tokens_by_model`` sets it per model
+    id (``null``: no default for that model); None: no default at all.
     """
 
     strategy: Literal["round_robin", "least_loaded", "random"] = "least_loaded"
@@ -185,6 +191,11 @@ class GatewaySettings(Section):
     fallbacks: dict[str, list[str]] = Field(default_factory=dict)
     api_keys: list[ApiKey] = Field(default_factory=list)
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    body_timeout_s: float = Field(60.0, gt=0)
+    default_max_tokens: int | None = Field(4096, ge=1)
+    default_max_tokens_by_model: dict[str, Annotated[int, Field(ge=1)] | None] = Field(
+        default_factory=dict
+    )
     queue_size: int = Field(256, ge=0)
     retry_after_s: int = Field(1, ge=1)
     max_attempts: int = Field(4, ge=1)

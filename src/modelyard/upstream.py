@@ -15,9 +15,10 @@ at most ``idle_expiry_s``. A pooled connection that the backend closed while it 
 before any response byte comes back; such a request is sent once more on a new connection (the
 backend never answered, so it did not act on it). Nothing is retried once a byte came back.
 
-Errors: ``UpstreamTimeout`` (connect, first byte, idle between pieces) and ``UpstreamError``
-(refused, reset, closed, a malformed response); messages are short causes (``connect refused``,
-``connection closed``) that route reasons quote.
+Errors: ``UpstreamTimeout`` (connect, first byte, idle between pieces), ``UpstreamRefused``
+(connect refused: nothing was sent) and ``UpstreamError`` (reset, closed, a malformed
+response); messages are short causes (``connect refused``, ``connection closed``) that route
+reasons quote.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from modelyard.errors import UpstreamError, UpstreamTimeout
+from modelyard.errors import UpstreamError, UpstreamRefused, UpstreamTimeout
 
 _HIGH_WATER = 512 * 1024  # unread body bytes past which the socket stops being read
 _LOW_WATER = 64 * 1024
@@ -372,7 +373,7 @@ class UpstreamPool:
         except TimeoutError:
             raise UpstreamTimeout("connect timeout") from None
         except ConnectionRefusedError:
-            raise UpstreamError("connect refused") from None
+            raise UpstreamRefused("connect refused") from None
         except OSError as exc:
             raise UpstreamError(f"connect failed: {exc}") from None
         return conn

@@ -38,6 +38,7 @@ from modelyard.store import requests as requests_table
 logger = logging.getLogger(__name__)
 
 HISTORY_DEFAULT_S = 24 * 3600.0
+HISTORY_MIN_BUCKET_S = 1.0  # below it, started_at // bucket_s overflowed (5e-324: a 500)
 
 
 @dataclass(frozen=True)
@@ -188,10 +189,13 @@ class Figures:
         One entry per non-empty bucket since ``since`` (unix time; default the last 24 h),
         for one model or all: ``start`` (unix time), requests, successes, success_rate,
         ttft_p50_s, tokens_per_s (mean). Records not yet flushed are not included.
-        Raises ValidationFailed if ``bucket_s`` is not positive.
+        Raises ValidationFailed if ``bucket_s`` is under one second (or not a number).
         """
-        if bucket_s <= 0:
-            raise ValidationFailed("bucket_s must be positive", param="bucket_s")
+        if not bucket_s >= HISTORY_MIN_BUCKET_S:
+            raise ValidationFailed(
+                f"bucket_s must be at least {HISTORY_MIN_BUCKET_S:g} second, got {bucket_s!r}",
+                param="bucket_s",
+            )
         start = time.time() - HISTORY_DEFAULT_S if since is None else since
         buckets: dict[int, list[requests_table.HistoryRow]] = {}
         for row in requests_table.history_rows(self._store, model_id, start):

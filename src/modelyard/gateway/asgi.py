@@ -12,6 +12,11 @@ headers here (``gateway.cors``), whichever of the two serves it.
 Once the body is in, a watcher waits on ``receive`` for the client to go away and then
 cancels the request, streaming or not, so the backend request is closed (``finally`` blocks
 release its connection, its admission slot and its fleet lease).
+
+Reading a body is bounded in time (``gateway.body_timeout_s``, for the whole body): a client
+that declares more than it sends, or stalls, gets a 408 and the connection is closed (it held
+a task and its connection for as long as it liked). The other routes read theirs through
+``_BodyDeadline``, the same bound.
 """
 
 from __future__ import annotations
@@ -20,16 +25,19 @@ import asyncio
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope, Send
 
-from modelyard.errors import BodyTooLarge
+from modelyard.errors import BodyTimeout, BodyTooLarge
 from modelyard.gateway.answer import Answer
 from modelyard.gateway.cors import Cors
+from modelyard.gateway.deadlines import ReadDeadlines
 from modelyard.gateway.protocol import PATHS, Endpoint
 from modelyard.gateway.serving import Gateway
 
 ENDPOINTS: dict[str, Endpoint] = {path: endpoint for endpoint, path in PATHS.items()}
 WATCH_AFTER_S = 0.02
+CLOSE = (b"connection", b"close")
 
 
 class _ClientGone(Exception):
@@ -58,6 +66,9 @@ class FastPathApp(FastAPI):
                 if endpoint is not None:
                     await serve(self.gateway, endpoint, scope, receive, send)
                     return
+            bounded = _BodyDeadline(receive, self.gateway.reads)
+            await super().__call__(scope, bounded.receive, send)
+            return
         await super().__call__(scope, receive, send)
 
 
@@ -85,14 +96,24 @@ async def serve(
         elif name == b"content-length":
             declared = value
     watch = _Watch(receive)
+    reads = gateway.reads
+    deadline = reads.deadline()
+    unread = False
 
     async def read_body(limit: int) -> bytes:
-        body = await _read_body(receive, declared, limit)
+        nonlocal unread
+        try:
+            body = await _read_body(receive, declared, limit, reads, deadline)
+        except BodyTimeout:
+            unread = True
+            raise
         watch.start()
         return body
 
     try:
         answer = await gateway.handle(endpoint, authorization, read_body)
+        if unread:  # the rest of the body may come yet: no next request on this connection
+            answer.headers.append(CLOSE)
         await _send(answer, send)
     except asyncio.CancelledError:
         if not watch.gone:
@@ -127,26 +148,64 @@ async def _send(answer: Answer, send: Send) -> None:
         await stream.aclose()
 
 
-async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
-    """The whole body, or BodyTooLarge as soon as it is known to be over ``limit``."""
+async def _read_body(
+    receive: Receive, declared: bytes | None, limit: int, reads: ReadDeadlines, deadline: float
+) -> bytes:
+    """The whole body by ``deadline``. Raises BodyTooLarge as soon as it is known to be over
+    ``limit``, BodyTimeout when it is not all in by then (``Content-Length: 1000`` and 9 bytes
+    sent had no answer, ever)."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"the body is over the {limit}-byte limit", param="body")
     parts: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise _ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"the body is over the {limit}-byte limit", param="body")
-        if not message.get("more_body", False):
-            if not parts:
-                return bytes(chunk)
+    try:
+        while True:
+            message = await reads.receive(receive, deadline)
+            if message["type"] != "http.request":
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"the body is over the {limit}-byte limit", param="body")
+            if not message.get("more_body", False):
+                if not parts:
+                    return bytes(chunk)
+                parts.append(chunk)
+                return b"".join(parts)
             parts.append(chunk)
-            return b"".join(parts)
-        parts.append(chunk)
+    except BodyTimeout as exc:
+        of = f" of {int(declared)}" if declared is not None and declared.isdigit() else ""
+        raise BodyTimeout(f"{exc.message} ({size}{of} bytes came)", param="body") from None
+
+
+class _BodyDeadline:
+    """``receive`` for the routes FastAPI serves, with the body bounded in time (``reads``).
+
+    Until the body is all in, ``receive`` waits at most until ``reads.timeout_s`` after the
+    request began, then raises a 408 HTTPException that closes the connection (FastAPI lets
+    an HTTPException out of its body parsing; any other error there becomes its 400). Once
+    the body is in, ``receive`` is passed through untouched: it then only reports a
+    disconnect, which streamed answers wait on for as long as they run.
+    """
+
+    __slots__ = ("_deadline", "_in", "_reads", "_receive")
+
+    def __init__(self, receive: Receive, reads: ReadDeadlines) -> None:
+        self._receive = receive
+        self._reads = reads
+        self._deadline = reads.deadline()
+        self._in = False
+
+    async def receive(self) -> Message:
+        if self._in:
+            return await self._receive()
+        try:
+            message = await self._reads.receive(self._receive, self._deadline)
+        except BodyTimeout as exc:
+            raise HTTPException(408, exc.message, {"connection": "close"}) from None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self._in = True
+        return message
 
 
 class _Watch:

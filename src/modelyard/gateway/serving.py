@@ -32,7 +32,7 @@ import json
 import random
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from modelyard.catalog.catalog import Catalog
@@ -45,18 +45,22 @@ from modelyard.errors import (
     ModelyardError,
     RateLimited,
     UpstreamError,
+    UpstreamRefused,
+    UpstreamTimeout,
 )
 from modelyard.figures.record import Outcome, RequestRecord, usage_from_sse_event
 from modelyard.figures.service import Figures
 from modelyard.fleet.fleet import Fleet, FleetEvent
+from modelyard.fleet.instance import InstanceView
 from modelyard.gateway.acquire import Acquirer, Held
 from modelyard.gateway.answer import Answer, error_answer
 from modelyard.gateway.auth import Keys
 from modelyard.gateway.call import Call
+from modelyard.gateway.deadlines import ReadDeadlines
 from modelyard.gateway.errors import error_event
 from modelyard.gateway.exchange import Ending, Exchange
 from modelyard.gateway.listing import health_report, models_listing
-from modelyard.gateway.protocol import PATHS, Endpoint, Parsed, parse, with_persona
+from modelyard.gateway.protocol import PATHS, Endpoint, Parsed, outgoing, parse
 from modelyard.gateway.snapshot import Snapshot, build_snapshot
 from modelyard.routing import health as health_rules
 from modelyard.routing.fallback import (
@@ -78,7 +82,8 @@ SSE_HEADERS = [
     (b"x-accel-buffering", b"no"),
 ]
 BodyReader = Callable[[int], Awaitable[bytes]]
-"""Reads the request body given the size limit; raises BodyTooLarge past it."""
+"""Reads the request body given the size limit; raises BodyTooLarge past it, BodyTimeout when
+it is not all in within ``gateway.body_timeout_s`` (``Gateway.reads``)."""
 _MODEL_FIELD = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
 _RETRYABLE = (UpstreamError, FleetError, RateLimited, InstanceNotFound)
 _MAX_ERROR_BODY = 4096
@@ -139,6 +144,9 @@ class Gateway:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unlisten: Callable[[], None] | None = None
         self._last_refresh = 0.0
+        self._changes: dict[str, asyncio.Future[None]] = {}  # instance id -> its next event
+        # How long a client may take to send a body, on /v1 and the other routes alike.
+        self.reads = ReadDeadlines(conf.body_timeout_s)
 
     def apply_profile(self, routing: ProfileRouting | None) -> None:
         """Route with the active profile's defaults, fallbacks and strategy (None: settings
@@ -165,6 +173,7 @@ class Gateway:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.reads.aclose()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -194,6 +203,17 @@ class Gateway:
         self._snapshot = None
         if event.kind == "deleted":
             self._health.pop(event.instance_id, None)
+        change = self._changes.pop(event.instance_id, None)
+        if change is not None and not change.done():
+            change.set_result(None)
+
+    async def _next_change(self, instance_id: str) -> None:
+        """Block until the fleet reports anything about ``instance_id`` (one future shared by
+        every request waiting on it, shielded so that one cancelled leaves the others')."""
+        change = self._changes.get(instance_id)
+        if change is None or change.done():
+            change = self._changes[instance_id] = asyncio.get_running_loop().create_future()
+        await asyncio.shield(change)
 
     def _current(self) -> Snapshot:
         snap = self._snapshot
@@ -336,22 +356,24 @@ class Gateway:
             raise ModelNotFound(f"no instance can serve '{parsed.model}'", param="model")
         last: ModelyardError | None = None
         failed = ""
-        for cand in cands[: self._conf.max_attempts]:
+        tried = cands[: self._conf.max_attempts]
+        for number, cand in enumerate(tried, 1):
             if last is not None:
                 call.route = reason_after(cand, failed, last.message.splitlines()[0][:160])
             call.instance_id = cand.instance_id
             try:
-                return await self._attempt(call, parsed, cand, read_all)
+                return await self._attempt(call, parsed, cand, read_all, number == len(tried))
             except _RETRYABLE as exc:
                 last, failed = exc, call.instance_id or cand.model_id
         assert last is not None
         raise last
 
     async def _attempt(
-        self, call: Call, parsed: Parsed, cand: Candidate, read_all: bool
+        self, call: Call, parsed: Parsed, cand: Candidate, read_all: bool, last: bool
     ) -> tuple[Exchange, bytes]:
         """Acquire ``cand``, send, wait for the first bytes. With ``read_all``, also read the
-        whole answer and close the exchange; otherwise the caller relays and closes it."""
+        whole answer and close the exchange; otherwise the caller relays and closes it.
+        ``last``: no candidate is left after this one (see ``_resend``)."""
         try:
             held = await self._acquirer.acquire(cand, call)
         except FleetError as exc:
@@ -362,21 +384,18 @@ class Gateway:
         if cand.probe:
             record = self._health.get(view.id, HEALTHY)
             self._health[view.id] = health_rules.begin_probe(record, time.monotonic())
-        url = _url(view.base_url, PATHS[parsed.endpoint])
         try:
-            exchange = await Exchange.open(
-                self._transport,
-                url,
-                with_persona(parsed, view.config.system_prompt),
-                first_byte_s=self._conf.timeouts.first_byte_s,
-                idle_s=self._conf.timeouts.idle_s,
-                on_end=functools.partial(self._ended, call, held),
-                on_chunk=None if read_all else call.on_chunk,
-            )
+            try:
+                first_byte_s = self._conf.timeouts.first_byte_s
+                exchange = await self._send(call, parsed, held, read_all, first_byte_s)
+            except UpstreamRefused:
+                if not last:
+                    raise
+                exchange = await self._resend(call, parsed, held, read_all)
         except BaseException as exc:
             held.release()
-            if isinstance(exc, UpstreamError):
-                self._failed(view.id, exc.message)
+            if isinstance(exc, UpstreamError | FleetError):
+                self._failed(view.id, exc.message.splitlines()[0])
             raise
         if call.ttft_s is None:
             call.ttft_s = time.perf_counter() - call.started
@@ -392,6 +411,72 @@ class Gateway:
         if read_all:
             await exchange.aclose()
         return exchange, body
+
+    def _send(
+        self, call: Call, parsed: Parsed, held: Held, read_all: bool, first_byte_s: float
+    ) -> Coroutine[Any, Any, Exchange]:
+        """``Exchange.open`` to the held instance (a coroutine: no frame of its own on the hot
+        path). Raises as ``Exchange.open``."""
+        view = held.view
+        return Exchange.open(
+            self._transport,
+            _url(view.base_url, PATHS[parsed.endpoint]),
+            outgoing(parsed, view.config.system_prompt, self._max_tokens(view.model_id)),
+            first_byte_s=first_byte_s,
+            idle_s=self._conf.timeouts.idle_s,
+            on_end=functools.partial(self._ended, call, held),
+            on_chunk=None if read_all else call.on_chunk,
+        )
+
+    async def _resend(self, call: Call, parsed: Parsed, held: Held, read_all: bool) -> Exchange:
+        """The last candidate refused the connection: its server is gone (crashed, killed) or
+        not listening (wedged), and the fleet may not have noticed yet. Nothing was sent, so
+        wait, within ``first_byte_s`` of the refusal, for the fleet to have the instance
+        serving again and send once more (the next request after a crash got a bare 502
+        "connect refused"). Raises UpstreamTimeout at the deadline, the fleet's failure when
+        the restart fails (StartFailed...), or as ``Exchange.open``.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._conf.timeouts.first_byte_s
+        while True:
+            call.loading = True
+            held.view = await self._serving_again(held.view, deadline)
+            call.loading = False
+            try:
+                left_s = max(0.0, deadline - loop.time())
+                return await self._send(call, parsed, held, read_all, left_s)
+            except UpstreamRefused:
+                continue
+
+    async def _serving_again(self, refused: InstanceView, deadline: float) -> InstanceView:
+        """Block until the instance that refused a connection is serving again: a new process
+        (ready), or the same one once the fleet has restarted it, by ``deadline`` (loop
+        time). Waits on the fleet's events, never polls. Raises UpstreamTimeout past the
+        deadline, InstanceNotFound (deleted meanwhile), or as ``Fleet.ensure_ready``."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                while True:
+                    view = self._current().instances.get(refused.id)  # rebuilt on each event
+                    if view is None:
+                        raise InstanceNotFound(f"instance {refused.id} was deleted")
+                    if view.state != "ready":
+                        return await self._fleet.ensure_ready(refused.id)
+                    if view.pid is not None and view.pid != refused.pid:
+                        return view  # restarted since the snapshot the request was routed on
+                    await self._next_change(refused.id)  # the exit not seen yet
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"{refused.id} refused the connection and was not serving again within "
+                f"{self._conf.timeouts.first_byte_s:g}s"
+            ) from None
+
+    def _max_tokens(self, model_id: str) -> int | None:
+        """The ``max_tokens`` sent when the client gives none (settings: per model, else
+        the global default)."""
+        by_model = self._conf.default_max_tokens_by_model
+        if model_id in by_model:
+            return by_model[model_id]
+        return self._conf.default_max_tokens
 
     def _ended(self, call: Call, held: Held, exchange: Exchange) -> None:
         """An exchange closed: release its lease, keep its instance's health, and record a
