@@ -59,7 +59,10 @@ async def test_stream_is_passed_through_event_by_event(tmp_path: Path) -> None:
         assert json.loads(data[0][6:])["choices"][0]["delta"]["content"] == "tok0 "
 
 
-async def test_persona_goes_first_and_the_clients_system_message_stays(tmp_path: Path) -> None:
+async def test_persona_and_the_clients_system_message_become_one(tmp_path: Path) -> None:
+    """Regression: the persona was sent as a second system turn before the client's own,
+    which stricter chat templates refuse. Now one system message: the persona, then the
+    client's; a conversation with no system message gets the persona alone."""
     settings = gateway_settings(tmp_path, curated=[fake_model("fake")])
     async with running(settings) as gw, httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
         await gw.services.fleet.create(
@@ -81,10 +84,28 @@ async def test_persona_goes_first_and_the_clients_system_message_stays(tmp_path:
         view = gw.services.fleet.get("fake:01")
         received = (await client.get(view.base_url + "/_received")).json()
         assert received[0]["messages"] == [
-            {"role": "system", "content": "You are a pirate."},
-            *messages,
+            {"role": "system", "content": "You are a pirate.\n\nAnswer briefly."},
+            messages[1],
         ]
         assert received[1]["prompt"] == "Once upon"  # a raw prompt is never changed
+        parts = [
+            {"role": "system", "content": [{"type": "text", "text": "Be kind."}]},
+            {"role": "user", "content": "hi"},
+        ]
+        for sent in (parts, messages[1:]):
+            await client.post("/v1/chat/completions", json={"model": "Pirate", "messages": sent})
+        later = (await client.get(view.base_url + "/_received")).json()
+        assert later[2]["messages"][0] == {
+            "role": "system",
+            "content": [
+                {"type": "text", "text": "You are a pirate.\n\n"},
+                {"type": "text", "text": "Be kind."},
+            ],
+        }
+        assert later[3]["messages"] == [
+            {"role": "system", "content": "You are a pirate."},
+            messages[1],
+        ]
 
 
 async def test_backend_dying_mid_stream_ends_the_stream_with_an_error_event(

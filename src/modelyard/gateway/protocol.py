@@ -198,12 +198,30 @@ def _check_text_or_list(value: object, name: str) -> None:
         raise ValidationFailed(f"'{name}' must be a string or a list", param=name)
 
 
+def with_system(prompt: str, messages: list[Any]) -> list[Any]:
+    """``messages`` opened by one system message holding ``prompt``, merged with the client's
+    own first system message when there is one (its text after the prompt; content parts
+    keep their shape, the prompt becoming a text part before them)."""
+    first = messages[0] if messages else None
+    if not (isinstance(first, dict) and first.get("role") == "system"):
+        return [{"role": "system", "content": prompt}, *messages]
+    content = first.get("content")
+    if isinstance(content, list):
+        merged: Any = [{"type": "text", "text": prompt + "\n\n"}, *content]
+    elif isinstance(content, str) and content:
+        merged = f"{prompt}\n\n{content}"
+    else:
+        merged = prompt
+    return [{**first, "content": merged}, *messages[1:]]
+
+
 def outgoing(parsed: Parsed, system_prompt: str | None, max_tokens: int | None) -> bytes:
     """The bytes to forward: the client's own, or with what the instance adds.
 
-    - A chat with a persona (``system_prompt``): the persona first as a system message (a
-      client's own system message stays, after it). A raw ``prompt`` (``/v1/completions``)
-      is never changed.
+    - A chat with a persona (``system_prompt``): one system message first, the persona's
+      prompt then the client's own system message when the conversation opens with one
+      (two system turns in a row break stricter chat templates). A raw ``prompt``
+      (``/v1/completions``) is never changed.
     - ``max_tokens`` (the default bound) on a chat or completion the client did not bound.
       Without a persona it is spliced into the client's bytes, not re-serialised: the body is
       a JSON object with at least ``model`` in it, so ``{"max_tokens":N,`` is still one.
@@ -222,8 +240,8 @@ def outgoing(parsed: Parsed, system_prompt: str | None, max_tokens: int | None) 
             return b'%s"max_tokens":%d,%s' % (body[:start], cap, body[start:])
     payload = dict(parsed.payload)
     if persona:
-        persona_message = {"role": "system", "content": system_prompt}
-        payload["messages"] = [persona_message, *payload["messages"]]
+        assert system_prompt is not None
+        payload["messages"] = with_system(system_prompt, payload["messages"])
     if cap is not None:
         payload["max_tokens"] = cap
     try:
