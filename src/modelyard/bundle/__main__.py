@@ -1,5 +1,8 @@
+"""``python -m modelyard.bundle``: assemble the bundled models (see ``bundle.install``)."""
+
 import sys
 
 from modelyard.bundle.install import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())
