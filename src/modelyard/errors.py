@@ -7,7 +7,8 @@ Every error raised for a user to read is defined here, whichever layer raises it
     ModelyardError
     ├── ConfigError            bad config file or environment value       (500 at start, CLI exit 2)
     ├── BadRequest             malformed or invalid input                  400
-    │   ├── ValidationFailed   a named field is wrong                      400/422
+    │   ├── ValidationFailed   a named field is wrong                      400
+    │   │   └── InvalidReference  well-formed, but names what is not there  400
     │   ├── InvalidJson        a /v1 body that is not a JSON object
     │   └── BodyTooLarge       a /v1 body over gateway.max_body_bytes      413
     ├── Unauthorized           missing or wrong key                        401
@@ -77,6 +78,15 @@ class BadRequest(ModelyardError):
 
 class ValidationFailed(BadRequest):
     code = "invalid_value"
+
+
+class InvalidReference(ValidationFailed):
+    """Input that matches the documented schema but cannot be used: it names a model or preset
+    the catalog does not have, lists a tier twice, differs from the config file, or contradicts
+    the path. A schema cannot say these, so clients (and the API's schema tests) tell them from
+    a malformed request (``invalid_value``) by this code."""
+
+    code = "invalid_reference"
 
 
 class InvalidJson(BadRequest):
