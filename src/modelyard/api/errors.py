@@ -86,7 +86,7 @@ def _where(loc: Iterable[Any]) -> str:
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif part not in ("body", "query", "path", "header"):
+        elif part not in ("body", "query", "path", "header", "[key]"):  # [key]: a bad key
             text += f".{part}" if text else str(part)
     return text
 

@@ -79,7 +79,7 @@ def http_error(exc: HTTPException) -> Response:
 def validation_error(exc: RequestValidationError) -> Response:
     """FastAPI's validation errors as OpenAI's 400, naming the first bad field."""
     first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
     param = ".".join(loc) or None
     message = f"{param}: {first.get('msg', 'invalid')}" if param else "invalid request"
     return plain_error(400, message, "invalid_value", param)
