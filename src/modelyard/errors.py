@@ -7,10 +7,11 @@ Every error raised for a user to read is defined here, whichever layer raises it
     ModelyardError
     ├── ConfigError            bad config file or environment value       (500 at start, CLI exit 2)
     ├── BadRequest             malformed or invalid input                  400
-    │   ├── ValidationFailed   a named field is wrong                      400/422
+    │   ├── ValidationFailed   a named field is wrong                      400
     │   │   ├── InvalidType    a field of the wrong JSON type (OpenAI's ``invalid_type``)
     │   │   ├── IntegerBelowMinimum  (OpenAI's ``integer_below_min_value``)
-    │   │   └── IntegerAboveMaximum  (OpenAI's ``integer_above_max_value``)
+    │   │   ├── IntegerAboveMaximum  (OpenAI's ``integer_above_max_value``)
+    │   │   └── InvalidReference  well-formed, but names what is not there  400
     │   ├── InvalidJson        a /v1 body that is not a JSON object
     │   ├── BodyTooLarge       a /v1 body over gateway.max_body_bytes      413
     │   └── BodyTimeout        a body not in within gateway.body_timeout_s 408
@@ -99,6 +100,15 @@ class IntegerBelowMinimum(ValidationFailed):
 
 class IntegerAboveMaximum(ValidationFailed):
     code = "integer_above_max_value"
+
+
+class InvalidReference(ValidationFailed):
+    """Input that matches the documented schema but cannot be used: it names a model or preset
+    the catalog does not have, lists a tier twice, differs from the config file, or contradicts
+    the path. A schema cannot say these, so clients (and the API's schema tests) tell them from
+    a malformed request (``invalid_value``) by this code."""
+
+    code = "invalid_reference"
 
 
 class InvalidJson(BadRequest):

@@ -65,12 +65,12 @@ async def test_settings_changes_with_versions_and_at_once(api: Api) -> None:
 
 async def test_wrong_bodies_and_unknown_ids(api: Api) -> None:
     c = api.client
-    expect(await c.post("/api/instances", json={"model": "beta", "count": 0}), 422)
-    expect(await c.post("/api/instances", json={"count": 1}), 422)
+    expect(await c.post("/api/instances", json={"model": "beta", "count": 0}), 400)
+    expect(await c.post("/api/instances", json={"count": 1}), 400)
     expect(await c.post("/api/instances", json={"model": "nope"}), 404)
     expect(await c.post("/api/instances", json={"model": "beta", "preset": "nope"}), 404)
     bad = await c.post("/api/instances", json={"model": "beta", "config": {"colour": 1}})
-    assert expect(bad, 400)["error"]["param"] == "colour"
+    assert expect(bad, 400)["error"]["param"] == "config.colour"
     expect(await c.post("/api/instances", json={"model": "beta"}), 201)
     wrong = await c.put("/api/instances/beta:01", json={"web_search": "yes"})
     assert expect(wrong, 400)["error"]["param"] == "web_search"

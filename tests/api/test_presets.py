@@ -13,8 +13,8 @@ async def test_presets_list_add_remove(api: Api) -> None:
     added = expect(await c.post("/api/instances/presets", json=new), 201)
     assert added["source"] == "user"
     expect(await c.post("/api/instances/presets", json=new), 409)
-    expect(await c.post("/api/instances/presets", json={**new, "name": "Bad Name"}), 422)
-    expect(await c.post("/api/instances/presets", json={"name": "x", "title": "t"}), 422)
+    expect(await c.post("/api/instances/presets", json={**new, "name": "Bad Name"}), 400)
+    expect(await c.post("/api/instances/presets", json={"name": "x", "title": "t"}), 400)
     expect(await c.delete("/api/instances/presets/coder"), 409)
     expect(await c.delete("/api/instances/presets/pirate"), 204)
     expect(await c.delete("/api/instances/presets/pirate"), 404)

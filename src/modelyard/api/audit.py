@@ -12,10 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from modelyard.api.errors import AUTH, responses
 from modelyard.api.state import AdminCaller, StoreDep
 from modelyard.store.audit import read_audit
 
-router = APIRouter(prefix="/api/audit", tags=["audit"])
+router = APIRouter(prefix="/api/audit", tags=["audit"], responses=AUTH)
 
 
 class AuditEntry(BaseModel):
@@ -33,7 +34,7 @@ class AuditPage(BaseModel):
     next_before_id: int | None  # pass as before_id for the next (older) page
 
 
-@router.get("", response_model=AuditPage)
+@router.get("", response_model=AuditPage, responses=responses(400))
 async def audit(
     store: StoreDep,
     _: AdminCaller,

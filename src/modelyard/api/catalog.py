@@ -16,20 +16,30 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from modelyard.api.bodies import STRICT, JsonRoute, OnlyNamedKeys
+from modelyard.api.errors import AUTH, responses
 from modelyard.api.state import AdminCaller, CatalogDep, EventsDep
 from modelyard.catalog.catalog import ScanProgress
 from modelyard.catalog.model import Model
+from modelyard.catalog.overrides import DISPLAY_NAME_PATTERN, MAX_DISPLAY_NAME, ROLE_NAME_PATTERN
 from modelyard.events import EventBus
 from modelyard.settings import Tier
 
-router = APIRouter(prefix="/api/models", tags=["catalog"])
+router = APIRouter(prefix="/api/models", tags=["catalog"], responses=AUTH, route_class=JsonRoute)
 
 OverrideField = Literal["tier", "thinking", "enabled", "display_name", "roles"]
+
+# What catalog.overrides checks, said in the schema.
+DisplayName = Annotated[
+    str, StringConstraints(max_length=MAX_DISPLAY_NAME, pattern=DISPLAY_NAME_PATTERN)
+]
+RoleName = Annotated[str, StringConstraints(pattern=ROLE_NAME_PATTERN)]
+Roles = Annotated[dict[RoleName, Annotated[int, Field(ge=0, le=100)]], OnlyNamedKeys()]
 
 
 class ModelOut(BaseModel):
@@ -68,7 +78,7 @@ class RegistryOut(BaseModel):
 
 
 class RescanBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     paths: list[str] = Field(default_factory=list, max_length=64)
 
@@ -87,28 +97,33 @@ class RescanOut(BaseModel):
 
 
 class TierBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     tier: Tier | None
 
 
 class ThinkingBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     thinking: bool | None
 
 
 class EnabledBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     enabled: bool | None
 
 
 class DisplayNameBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    display_name: str | None = Field(max_length=128)
+    model_config = STRICT
+    display_name: DisplayName | None
 
 
 class RolesBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    roles: dict[str, int] | None
+    model_config = STRICT
+    roles: Roles | None = Field(
+        description="role name (lower case, e.g. `code`) to priority 0-100; null clears"
+    )
+
+
+_CHANGE = responses(400, 404)
 
 
 def model_out(model: Model) -> ModelOut:
@@ -130,14 +145,14 @@ async def registry(catalog: CatalogDep, _: AdminCaller) -> RegistryOut:
     )
 
 
-@router.get("/tiers/{tier}", response_model=list[ModelOut])
+@router.get("/tiers/{tier}", response_model=list[ModelOut], responses=responses(400))
 async def by_tier(tier: Tier, catalog: CatalogDep, _: AdminCaller) -> list[ModelOut]:
     """The models of one tier (``fast``, ``balanced``, ``powerful``)."""
     models = await asyncio.to_thread(catalog.models)
     return [model_out(m) for m in models if m.tier == tier]
 
 
-@router.post("/rescan", response_model=RescanOut)
+@router.post("/rescan", response_model=RescanOut, responses=responses(400))
 async def rescan(
     catalog: CatalogDep, bus: EventsDep, _: AdminCaller, body: RescanBody | None = None
 ) -> RescanOut:
@@ -171,7 +186,7 @@ async def _set(catalog: CatalogDep, model_id: str, **fields: Any) -> ModelOut:
     return model_out(model)
 
 
-@router.put("/{model_id}/tier", response_model=ModelOut)
+@router.put("/{model_id}/tier", response_model=ModelOut, responses=_CHANGE)
 async def set_tier(
     model_id: str, body: TierBody, catalog: CatalogDep, caller: AdminCaller
 ) -> ModelOut:
@@ -179,7 +194,7 @@ async def set_tier(
     return await _set(catalog, model_id, actor=caller.name, tier=body.tier)
 
 
-@router.put("/{model_id}/thinking", response_model=ModelOut)
+@router.put("/{model_id}/thinking", response_model=ModelOut, responses=_CHANGE)
 async def set_thinking(
     model_id: str, body: ThinkingBody, catalog: CatalogDep, caller: AdminCaller
 ) -> ModelOut:
@@ -187,7 +202,7 @@ async def set_thinking(
     return await _set(catalog, model_id, actor=caller.name, thinking=body.thinking)
 
 
-@router.put("/{model_id}/enabled", response_model=ModelOut)
+@router.put("/{model_id}/enabled", response_model=ModelOut, responses=_CHANGE)
 async def set_enabled(
     model_id: str, body: EnabledBody, catalog: CatalogDep, caller: AdminCaller
 ) -> ModelOut:
@@ -195,7 +210,7 @@ async def set_enabled(
     return await _set(catalog, model_id, actor=caller.name, enabled=body.enabled)
 
 
-@router.put("/{model_id}/display_name", response_model=ModelOut)
+@router.put("/{model_id}/display_name", response_model=ModelOut, responses=_CHANGE)
 async def set_display_name(
     model_id: str,
     body: DisplayNameBody,
@@ -206,7 +221,7 @@ async def set_display_name(
     return await _set(catalog, model_id, actor=caller.name, display_name=body.display_name)
 
 
-@router.put("/{model_id}/roles", response_model=ModelOut)
+@router.put("/{model_id}/roles", response_model=ModelOut, responses=_CHANGE)
 async def set_roles(
     model_id: str, body: RolesBody, catalog: CatalogDep, caller: AdminCaller
 ) -> ModelOut:
@@ -215,7 +230,7 @@ async def set_roles(
     return await _set(catalog, model_id, actor=caller.name, roles=body.roles)
 
 
-@router.delete("/{model_id}/overrides/{field}", response_model=ModelOut)
+@router.delete("/{model_id}/overrides/{field}", response_model=ModelOut, responses=_CHANGE)
 async def clear_override(
     model_id: str, field: OverrideField, catalog: CatalogDep, caller: AdminCaller
 ) -> ModelOut:

@@ -16,10 +16,11 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from modelyard.api.errors import AUTH
 from modelyard.api.state import AdminCaller, EventsDep, ServicesDep
 from modelyard.events import Event, EventBus
 
-router = APIRouter(prefix="/api/events", tags=["events"])
+router = APIRouter(prefix="/api/events", tags=["events"], responses=AUTH)
 
 
 def encode(event: Event) -> bytes:

@@ -13,12 +13,13 @@ from typing import Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from modelyard.api.errors import AUTH, responses
 from modelyard.api.state import AdminCaller, FiguresDep, FleetDep, ServicesDep
 from modelyard.fleet.instance import InstanceView
 from modelyard.fleet.memory import MemoryInventory
 from modelyard.profiles.deployment import hardware_of
 
-router = APIRouter(prefix="/api/models", tags=["figures"])
+router = APIRouter(prefix="/api/models", tags=["figures"], responses=AUTH)
 
 
 class ServerOut(BaseModel):
@@ -176,7 +177,7 @@ class HistoryOut(BaseModel):
     buckets: list[Bucket]
 
 
-@router.get("/statistics/history", response_model=HistoryOut)
+@router.get("/statistics/history", response_model=HistoryOut, responses=responses(400))
 async def statistics_history(
     figures: FiguresDep,
     _: AdminCaller,

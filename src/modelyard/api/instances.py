@@ -21,12 +21,15 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.api.auth import Caller, identify, presented_key
+from modelyard.api.bodies import STRICT, JsonRoute
+from modelyard.api.errors import AUTH, responses
 from modelyard.api.state import PresetsDep, services_of
-from modelyard.errors import ValidationFailed
 from modelyard.fleet.fleet import Fleet
-from modelyard.fleet.instance import InstanceView
+from modelyard.fleet.instance import MAX_DISPLAY_NAME, MAX_SYSTEM_PROMPT, InstanceView
 
-router = APIRouter(prefix="/api/instances", tags=["instances"])
+router = APIRouter(
+    prefix="/api/instances", tags=["instances"], responses=AUTH, route_class=JsonRoute
+)
 
 _FOLLOW_INTERVAL_S = 0.2
 
@@ -48,15 +51,48 @@ AdminCaller = Annotated[Caller, Depends(admin)]
 FleetDep = Annotated[Fleet, Depends(fleet_of)]
 
 
+class EngineArgsIn(BaseModel):
+    """Arguments for the engine, applied at the next start (null: the engine's default)."""
+
+    model_config = STRICT
+
+    ctx: int | None = Field(None, ge=1)
+    gpu_layers: int | None = None
+    parallel: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1)
+    cache_type: str | None = None
+    extra_args: list[str] = Field(default_factory=list)
+
+
+class InstanceSettings(BaseModel):
+    """An instance's settings (``fleet.instance.clean_config`` checks them again); a change
+    sets only the keys it names. Names are cleaned of tags and runs of spaces."""
+
+    model_config = STRICT
+
+    display_name: str | None = Field(None, max_length=MAX_DISPLAY_NAME)
+    system_prompt: str | None = Field(None, max_length=MAX_SYSTEM_PROMPT)
+    web_search: bool = False
+    on_demand: bool = False
+    idle_ttl: float | None = Field(None, gt=0, description="seconds")
+    pinned: bool = False
+    autostart: bool = False
+    engine_args: EngineArgsIn = Field(default_factory=EngineArgsIn)
+
+
+def _given(settings: InstanceSettings) -> dict[str, Any]:
+    return settings.model_dump(exclude_unset=True)
+
+
 class CreateInstances(BaseModel):
     """``count`` instances of ``model``. ``preset`` fills ``config.system_prompt`` when the
     config does not set one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     model: str = Field(min_length=1)
     count: int = Field(1, ge=1, le=99)
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: InstanceSettings = Field(default_factory=InstanceSettings)
     preset: str | None = None
 
 
@@ -99,6 +135,13 @@ class LogsOut(BaseModel):
     lines: list[str]
 
 
+_CREATE = responses(400, 404, 409, 503)
+_CHANGE = responses(400, 404, 409)
+# A start can fail (503: no program, no port, did not become ready) or not fit (507); an
+# engine argument the engine refuses (a duplicate flag) is a 400 from the start.
+_START = responses(400, 404, 503, 507)
+
+
 def _out(view: InstanceView) -> InstanceOut:
     return InstanceOut.model_validate(view.to_dict())
 
@@ -108,15 +151,16 @@ async def list_instances(fleet: FleetDep, caller: AdminCaller) -> list[InstanceO
     return [_out(view) for view in fleet.instances()]
 
 
-@router.post("", status_code=201, response_model=list[InstanceOut])
+@router.post("", status_code=201, response_model=list[InstanceOut], responses=_CREATE)
 async def create_instances(
     body: CreateInstances,
     fleet: FleetDep,
     presets: PresetsDep,
     caller: AdminCaller,
 ) -> list[InstanceOut]:
-    """Create instances (stopped). 404 unknown model or preset, 400 bad settings."""
-    config = dict(body.config)
+    """Create instances (stopped). 404 unknown model or preset, 400 bad settings, 409 when the
+    model would have more than 99."""
+    config = _given(body.config)
     if body.preset is not None:
         preset = await asyncio.to_thread(presets.get, body.preset)
         config.setdefault("system_prompt", preset.prompt)
@@ -124,7 +168,7 @@ async def create_instances(
     return [_out(view) for view in views]
 
 
-@router.get("/{instance_id}", response_model=InstanceOut)
+@router.get("/{instance_id}", response_model=InstanceOut, responses=responses(404))
 async def get_instance(
     instance_id: str, fleet: FleetDep, caller: AdminCaller, response: Response
 ) -> InstanceOut:
@@ -135,18 +179,16 @@ async def get_instance(
 
 async def _update(
     instance_id: str,
-    changes: dict[str, Any],
+    changes: InstanceSettings,
     fleet: Fleet,
     actor: str,
     if_match: str | None,
     response: Response,
 ) -> InstanceOut:
-    if not isinstance(changes, dict):
-        raise ValidationFailed("expected an object of instance settings", param="body")
     expected = (if_match or "").strip().removeprefix("W/").strip('"')
     updated = await fleet.update(
         instance_id,
-        changes,
+        _given(changes),
         actor=actor,
         expected_version=expected if expected and expected != "*" else None,
     )
@@ -154,10 +196,10 @@ async def _update(
     return _out(updated)
 
 
-@router.put("/{instance_id}", response_model=InstanceOut)
+@router.put("/{instance_id}", response_model=InstanceOut, responses=_CHANGE)
 async def replace_settings(
     instance_id: str,
-    changes: dict[str, Any],
+    changes: InstanceSettings,
     fleet: FleetDep,
     caller: AdminCaller,
     response: Response,
@@ -169,10 +211,10 @@ async def replace_settings(
     return await _update(instance_id, changes, fleet, caller.name, if_match, response)
 
 
-@router.patch("/{instance_id}", response_model=InstanceOut)
+@router.patch("/{instance_id}", response_model=InstanceOut, responses=_CHANGE)
 async def update_instance(
     instance_id: str,
-    changes: dict[str, Any],
+    changes: InstanceSettings,
     fleet: FleetDep,
     caller: AdminCaller,
     response: Response,
@@ -182,32 +224,32 @@ async def update_instance(
     return await _update(instance_id, changes, fleet, caller.name, if_match, response)
 
 
-@router.delete("/{instance_id}", status_code=204)
+@router.delete("/{instance_id}", status_code=204, responses=responses(404, 503))
 async def delete_instance(instance_id: str, fleet: FleetDep, caller: AdminCaller) -> Response:
     """Stop (blocks until stopped) and forget the instance."""
     await fleet.delete(instance_id, actor=caller.name)
     return Response(status_code=204)
 
 
-@router.post("/{instance_id}/start", response_model=InstanceOut)
+@router.post("/{instance_id}/start", response_model=InstanceOut, responses=_START)
 async def start_instance(instance_id: str, fleet: FleetDep, caller: AdminCaller) -> InstanceOut:
     """Start and block until ready (or 503/507 saying why not)."""
     return _out(await fleet.start_instance(instance_id, actor=caller.name))
 
 
-@router.post("/{instance_id}/stop", response_model=InstanceOut)
+@router.post("/{instance_id}/stop", response_model=InstanceOut, responses=responses(404, 503))
 async def stop_instance(instance_id: str, fleet: FleetDep, caller: AdminCaller) -> InstanceOut:
     """Stop and block until stopped."""
     return _out(await fleet.stop_instance(instance_id, actor=caller.name))
 
 
-@router.post("/{instance_id}/restart", response_model=InstanceOut)
+@router.post("/{instance_id}/restart", response_model=InstanceOut, responses=_START)
 async def restart_instance(instance_id: str, fleet: FleetDep, caller: AdminCaller) -> InstanceOut:
     """Stop, then start with the current settings; blocks until ready."""
     return _out(await fleet.restart_instance(instance_id, actor=caller.name))
 
 
-@router.get("/{instance_id}/health", response_model=HealthOut)
+@router.get("/{instance_id}/health", response_model=HealthOut, responses=responses(404))
 async def instance_health(instance_id: str, fleet: FleetDep, caller: AdminCaller) -> HealthOut:
     """The fleet's view of the instance's health (it polls the server itself)."""
     view = fleet.get(instance_id)
@@ -229,12 +271,13 @@ async def instance_health(instance_id: str, fleet: FleetDep, caller: AdminCaller
     "/{instance_id}/logs",
     response_model=None,
     responses={
+        **responses(400, 404),
         200: {
             "content": {
                 "application/json": {"schema": LogsOut.model_json_schema()},
                 "text/plain": {"schema": {"type": "string"}},
             }
-        }
+        },
     },
 )
 async def instance_logs(

@@ -16,14 +16,26 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Header, Path, Response
+from pydantic import BaseModel, Field
 
+from modelyard.api.bodies import JsonRoute
+from modelyard.api.errors import AUTH, responses
 from modelyard.api.state import AdminCaller, ProfilesDep
-from modelyard.profiles.schema import Profile
+from modelyard.profiles.schema import NAME_PATTERN, Profile, ProfileContent
 from modelyard.profiles.service import ProfileEntry
 
-router = APIRouter(prefix="/api/models/profiles", tags=["profiles"])
+router = APIRouter(
+    prefix="/api/models/profiles", tags=["profiles"], responses=AUTH, route_class=JsonRoute
+)
+
+Name = Annotated[str, Path(pattern=NAME_PATTERN, description="the profile's file name")]
+
+
+class ProfileReplacement(ProfileContent):
+    """A profile's new content; ``name``, when given, must be the one in the path."""
+
+    name: str | None = Field(None, pattern=NAME_PATTERN)
 
 
 class ProfileSummary(BaseModel):
@@ -129,23 +141,26 @@ async def list_profiles(profiles: ProfilesDep, _: AdminCaller) -> ProfileList:
     return await asyncio.to_thread(read)
 
 
-@router.post("", response_model=ProfileOut, status_code=201)
+def _content(body: BaseModel) -> dict[str, Any]:
+    """What was sent, as the service reads a file (it checks the references again)."""
+    return body.model_dump(mode="json", exclude_unset=True)
+
+
+@router.post("", response_model=ProfileOut, status_code=201, responses=responses(400, 409))
 async def create_profile(
-    profiles: ProfilesDep,
-    caller: AdminCaller,
-    response: Response,
-    body: Annotated[dict[str, Any], Body()],
+    profiles: ProfilesDep, caller: AdminCaller, response: Response, body: Profile
 ) -> ProfileOut:
-    """Create a profile. 400 lists every bad field and unknown model id; 409 if it exists."""
-    profile, version = await asyncio.to_thread(profiles.create, body, actor=caller.name)
+    """Create a profile. 400 lists every bad field, or (``invalid_reference``) every unknown
+    model id and preset; 409 if it exists."""
+    profile, version = await asyncio.to_thread(profiles.create, _content(body), actor=caller.name)
     _etag(response, version)
     entry = ProfileEntry(profile.name, version, None, profile)
     return _out(entry, await asyncio.to_thread(profiles.active_name))
 
 
-@router.get("/{name}", response_model=ProfileOut)
+@router.get("/{name}", response_model=ProfileOut, responses=responses(400, 404))
 async def get_profile(
-    name: str, profiles: ProfilesDep, _: AdminCaller, response: Response
+    name: Name, profiles: ProfilesDep, _: AdminCaller, response: Response
 ) -> ProfileOut:
     """One profile; an invalid file is returned with its problems and raw content."""
 
@@ -157,27 +172,32 @@ async def get_profile(
     return _out(entry, active)
 
 
-@router.put("/{name}", response_model=ProfileOut)
+@router.put("/{name}", response_model=ProfileOut, responses=responses(400, 404, 409))
 async def update_profile(
-    name: str,
+    name: Name,
     profiles: ProfilesDep,
     caller: AdminCaller,
     response: Response,
-    body: Annotated[dict[str, Any], Body()],
+    body: ProfileReplacement,
     if_match: Annotated[str | None, Header()] = None,
 ) -> ProfileOut:
     """Replace a profile. ``If-Match``: the version read (409 if it changed since)."""
+    content = _content(body)
+    if content.get("name") is None:  # null: the path's name
+        content.pop("name", None)
     profile, version = await asyncio.to_thread(
-        lambda: profiles.update(name, body, actor=caller.name, expected_version=_version(if_match))
+        lambda: profiles.update(
+            name, content, actor=caller.name, expected_version=_version(if_match)
+        )
     )
     _etag(response, version)
     entry = ProfileEntry(name, version, None, profile)
     return _out(entry, await asyncio.to_thread(profiles.active_name))
 
 
-@router.delete("/{name}", status_code=204)
+@router.delete("/{name}", status_code=204, responses=responses(400, 404, 409))
 async def delete_profile(
-    name: str,
+    name: Name,
     profiles: ProfilesDep,
     caller: AdminCaller,
     if_match: Annotated[str | None, Header()] = None,
@@ -189,11 +209,12 @@ async def delete_profile(
     return Response(status_code=204)
 
 
-@router.post("/{name}/activate", response_model=ActivationOut)
+@router.post("/{name}/activate", response_model=ActivationOut, responses=responses(400, 404, 409))
 async def activate_profile(
-    name: str, profiles: ProfilesDep, caller: AdminCaller, dry_run: bool = False
+    name: Name, profiles: ProfilesDep, caller: AdminCaller, dry_run: bool = False
 ) -> ActivationOut:
     """Switch to the profile now: enable and disable models, create, start and stop
-    instances. Blocks until every start has finished; failures are listed, not raised."""
+    instances. Blocks until every start has finished; failures are listed, not raised. 409
+    when the file is not valid now (its problems are listed)."""
     result = await profiles.activate(name, actor=caller.name, dry_run=dry_run)
     return ActivationOut.model_validate(result.to_dict())

@@ -17,8 +17,12 @@ from modelyard.settings import Tier, TierThresholds
 
 FIELDS = ("tier", "thinking", "enabled", "display_name", "roles")
 TIERS: tuple[Tier, ...] = get_args(Tier)
-_ROLE_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
-_MAX_DISPLAY_NAME = 128
+# The API's schema states these too (``api.catalog``), so what it documents is what is checked.
+ROLE_NAME_PATTERN = r"^[a-z][a-z0-9_.-]{0,63}$"
+MAX_DISPLAY_NAME = 128
+# At least one character that is not blank, and none below U+0020 (what check_display_name asks).
+DISPLAY_NAME_PATTERN = r"^[^\x00-\x1f]*[^\x00-\x1f\s][^\x00-\x1f]*$"
+_ROLE_NAME = re.compile(ROLE_NAME_PATTERN)
 
 
 def check_tier(value: object, where: str = "tier") -> Tier:
@@ -39,9 +43,9 @@ def check_bool(value: object, where: str) -> bool:
 def check_display_name(value: object, where: str = "display_name") -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationFailed(f"{where}: expected a non-empty name, got {value!r}", param=where)
-    if len(value) > _MAX_DISPLAY_NAME or any(ord(c) < 32 for c in value):
+    if len(value) > MAX_DISPLAY_NAME or any(ord(c) < 32 for c in value):
         raise ValidationFailed(
-            f"{where}: expected at most {_MAX_DISPLAY_NAME} printable characters", param=where
+            f"{where}: expected at most {MAX_DISPLAY_NAME} printable characters", param=where
         )
     return value.strip()
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from modelyard.catalog.model import Overrides
 from modelyard.catalog.overrides import overrides_from_dict
-from modelyard.errors import ValidationFailed
+from modelyard.errors import InvalidReference, ValidationFailed
 from modelyard.settings import CuratedModel, describe_validation_error
 
 FORMAT = "modelyard.catalog"
@@ -44,7 +44,8 @@ def export_document(
 
 def parse_document(data: Any, config: Sequence[CuratedModel]) -> Document:
     """Validate an export. Curated entries whose id the config file defines must equal it
-    (config is where they are edited) and are not kept. Raises ValidationFailed."""
+    (config is where they are edited) and are not kept. Raises ValidationFailed; InvalidReference
+    for a well-formed entry that comes twice or differs from the config."""
     if not isinstance(data, dict):
         raise ValidationFailed("import: expected a JSON object", param="import")
     if data.get("format") != FORMAT or data.get("version") != VERSION:
@@ -82,14 +83,14 @@ def _curated(raw: Any, config: Sequence[CuratedModel]) -> dict[str, CuratedModel
                 describe_validation_error(exc, f"curated[{index}]"), param="curated"
             ) from None
         if entry.id in seen:
-            raise ValidationFailed(
+            raise InvalidReference(
                 f"curated[{index}]: id '{entry.id}' appears twice", param="curated"
             )
         seen.add(entry.id)
         if entry.id not in configured:
             curated[entry.id] = entry
         elif configured[entry.id] != entry:
-            raise ValidationFailed(
+            raise InvalidReference(
                 f"curated[{index}]: '{entry.id}' is defined in the config file and differs "
                 "from it; edit it there",
                 param="curated",

@@ -5,23 +5,17 @@
 ``src`` is ``gateway`` (bad input, no such model, full queue), ``fleet`` (the instance could
 not be made ready) or ``upstream`` (the backend failed or timed out). Nothing a client sends
 becomes a 500: FastAPI's validation errors, unknown paths and wrong methods under ``/v1`` are
-rendered here too (``install``).
+rendered here too (``http_error``, ``validation_error``; the app picks the renderer by path).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from fastapi import FastAPI
-from fastapi.exception_handlers import (
-    http_exception_handler,
-    request_validation_exception_handler,
-)
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.errors import FleetError, ModelyardError, UpstreamError
@@ -76,28 +70,16 @@ def plain_error(status: int, message: str, code: str, param: str | None = None) 
     return Response(json.dumps(body).encode(), status, media_type="application/json")
 
 
-Handler = Callable[[Request, Any], Awaitable[Response]]
+def http_error(exc: HTTPException) -> Response:
+    """Starlette's own errors (no such path, a wrong method) in OpenAI's shape."""
+    code = "not_found" if exc.status_code == 404 else "http_error"
+    return plain_error(exc.status_code, str(exc.detail), code)
 
 
-def install(app: FastAPI, prefix: str = "/v1") -> None:
-    """Render FastAPI's own errors in OpenAI's shape under ``prefix``; elsewhere keep
-    FastAPI's defaults.
-    """
-
-    async def on_http(request: Request, exc: Any) -> Response:
-        if not request.url.path.startswith(prefix):
-            return await http_exception_handler(request, exc)
-        code = "not_found" if exc.status_code == 404 else "http_error"
-        return plain_error(exc.status_code, str(exc.detail), code)
-
-    async def on_validation(request: Request, exc: Any) -> Response:
-        if not request.url.path.startswith(prefix):
-            return await request_validation_exception_handler(request, exc)
-        first = exc.errors()[0] if exc.errors() else {}
-        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-        param = ".".join(loc) or None
-        message = f"{param}: {first.get('msg', 'invalid')}" if param else "invalid request"
-        return plain_error(400, message, "invalid_value", param)
-
-    app.add_exception_handler(HTTPException, on_http)
-    app.add_exception_handler(RequestValidationError, on_validation)
+def validation_error(exc: RequestValidationError) -> Response:
+    """FastAPI's validation errors as OpenAI's 400, naming the first bad field."""
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    param = ".".join(loc) or None
+    message = f"{param}: {first.get('msg', 'invalid')}" if param else "invalid request"
+    return plain_error(400, message, "invalid_value", param)

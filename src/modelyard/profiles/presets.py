@@ -22,7 +22,7 @@ PRESET_NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 class PresetBody(BaseModel):
     """What a user gives to add a preset."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(pattern=PRESET_NAME)
     title: str = Field(min_length=1, max_length=100)

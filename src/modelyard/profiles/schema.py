@@ -13,7 +13,7 @@ from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from modelyard.errors import ValidationFailed
+from modelyard.errors import InvalidReference, ValidationFailed
 from modelyard.fleet.instance import MAX_DISPLAY_NAME, MAX_SYSTEM_PROMPT
 from modelyard.settings import Tier
 
@@ -22,7 +22,9 @@ Strategy = Literal["round_robin", "least_loaded", "random"]
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Strict: a file or a request saying ``count: "2"`` or ``web_search: 1`` is told so, and
+    # the API's schema (these models) says exactly what is accepted.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class TierConfig(_Part):
@@ -85,11 +87,10 @@ class DeploymentOverride(_Part):
     max_models_loaded: int | None = Field(None, ge=1)
 
 
-class Profile(_Part):
-    """One profile. ``enabled_models`` empty leaves every model's enabled flag as it is;
-    ``instances`` empty leaves instances alone (except those of models it disables)."""
+class ProfileContent(_Part):
+    """What a profile says, but its name (``PUT /api/models/profiles/{name}`` may leave the
+    name out: the path gives it)."""
 
-    name: str = Field(pattern=NAME_PATTERN)
     description: str | None = Field(None, max_length=1000)
     enabled_models: list[str] = Field(default_factory=list)
     tier_config: list[TierConfig] = Field(default_factory=list)
@@ -99,6 +100,13 @@ class Profile(_Part):
     fallbacks: dict[str, list[str]] = Field(default_factory=dict)
     instances: list[ProfileInstance] = Field(default_factory=list)
     deployment: DeploymentOverride | None = None
+
+
+class Profile(ProfileContent):
+    """One profile. ``enabled_models`` empty leaves every model's enabled flag as it is;
+    ``instances`` empty leaves instances alone (except those of models it disables)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
 
     def model_refs(self) -> list[tuple[str, str]]:
         """Every ``(where, model id)`` the profile names, in file order."""
@@ -114,8 +122,9 @@ class Profile(_Part):
         return refs
 
     def to_yaml_data(self) -> dict[str, Any]:
-        """JSON- and YAML-ready dict without defaults, as written to the file."""
-        return self.model_dump(mode="json", exclude_defaults=True) | {"name": self.name}
+        """JSON- and YAML-ready dict without defaults, as written to the file (name first)."""
+        rest = self.model_dump(mode="json", exclude_defaults=True, exclude={"name"})
+        return {"name": self.name, **rest}
 
 
 def normalise(data: Any) -> Any:
@@ -182,22 +191,23 @@ def check_profile(
 ) -> Profile:
     """Validate ``data`` into a Profile.
 
-    Raises ValidationFailed whose message lists every problem (bad fields, unknown model ids,
-    unknown presets) and whose ``problems`` extra holds them one per item; ``param`` names the
-    first bad field.
+    Raises ValidationFailed whose message lists every problem and whose ``problems`` extra
+    holds them one per item; ``param`` names the first bad field. Bad fields are checked
+    first; a well-formed profile naming unknown models or presets, or contradicting itself,
+    raises InvalidReference (a ValidationFailed) instead.
     """
     try:
         profile = Profile.model_validate(normalise(data))
     except ValidationError as exc:
-        _raise(origin, shape_problems(exc))
+        _raise(origin, shape_problems(exc), ValidationFailed)
     problems = reference_problems(profile, known_models, known_presets)
     if problems:
-        _raise(origin, problems)
+        _raise(origin, problems, InvalidReference)
     return profile
 
 
-def _raise(origin: str, problems: list[str]) -> NoReturn:
+def _raise(origin: str, problems: list[str], error: type[ValidationFailed]) -> NoReturn:
     param = problems[0].split(":", 1)[0]
     count = len(problems)
     head = f"{origin}: {count} problem{'s' if count > 1 else ''}"
-    raise ValidationFailed(f"{head}: " + "; ".join(problems), param=param, problems=problems)
+    raise error(f"{head}: " + "; ".join(problems), param=param, problems=problems)

@@ -21,6 +21,7 @@ from modelyard.catalog.catalog import Catalog
 from modelyard.errors import (
     ConfigError,
     Conflict,
+    InvalidReference,
     ModelyardError,
     NotFound,
     ValidationFailed,
@@ -141,11 +142,13 @@ class ProfileService:
         return ProfileEntry(name, raw.version, raw.data, profile)
 
     def get(self, name: str) -> tuple[Profile, str]:
-        """A valid profile and its version. Raises ProfileNotFound or ValidationFailed."""
+        """A valid profile and its version. Raises ProfileNotFound, ValidationFailed (a bad
+        name), or Conflict when the file is not valid now (the request was fine: the file, or
+        the catalog it names models of, has to change first)."""
         entry = self.read(name)
         if entry.profile is None:
             problems = list(entry.problems)
-            raise ValidationFailed(
+            raise Conflict(
                 f"profile '{name}' is not valid: " + "; ".join(problems),
                 param=problems[0].split(":", 1)[0] if problems else "profile",
                 problems=problems,
@@ -176,12 +179,13 @@ class ProfileService:
     ) -> tuple[Profile, str]:
         """Replace ``name``'s content. ``data``'s name, when given, must be ``name``.
         ``expected_version``: land only if the file is still at that version (else Conflict).
-        Raises ProfileNotFound, ValidationFailed, Conflict."""
+        Raises ProfileNotFound, ValidationFailed (InvalidReference for another name than
+        ``name``), Conflict."""
         check_name(name)
         data = normalise(data)
         if isinstance(data, dict):
             if data.get("name", name) != name:
-                raise ValidationFailed(
+                raise InvalidReference(
                     f"name: '{data.get('name')}' differs from the profile '{name}' "
                     "(renaming is create + delete)",
                     param="name",
@@ -210,7 +214,7 @@ class ProfileService:
     def plan(self, name: str, instances: Sequence[InstanceView] = ()) -> ActivationPlan:
         """What activating ``name`` would change given the fleet's ``instances`` (read them on
         the event loop: the fleet is not thread-safe). Blocks on the store; raises
-        ProfileNotFound, ValidationFailed."""
+        ProfileNotFound, ValidationFailed, Conflict (the file is not valid)."""
         profile, _ = self.get(name)
         enabled = {m.id: m.enabled for m in self._catalog.models()}
         prompts = {p.name: p.prompt for p in self._presets.all()}
@@ -221,7 +225,8 @@ class ProfileService:
 
         Blocks until every start in the plan has finished (ready or failed). A step that
         fails is reported in ``failed`` and the rest still run; the profile becomes active
-        either way. Raises ProfileNotFound or ValidationFailed before changing anything.
+        either way. Raises ProfileNotFound, ValidationFailed or Conflict (the file is not valid)
+        before changing anything.
         """
         async with self._activating:
             instances = self.fleet.instances() if self.fleet is not None else []
@@ -267,7 +272,7 @@ class ProfileService:
             return None
         try:
             return await self.activate(name, actor="startup")
-        except (NotFound, ValidationFailed) as exc:
+        except (NotFound, ValidationFailed, Conflict) as exc:
             raise ConfigError(f"--profile {name}: {exc.message}") from None
 
     async def _each(

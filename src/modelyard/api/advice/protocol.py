@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from modelyard.api.bodies import STRICT
 
 Priority = Literal["speed", "balanced", "quality"]
 
 
 class RecommendBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     memory_gb: float = Field(gt=0, le=4096, description="Memory the model may use, GiB")
     priority: Priority = "balanced"
@@ -39,7 +41,7 @@ class RecommendOut(BaseModel):
 
 
 class CompatibilityBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     model: str = Field(min_length=1, max_length=200)
     ctx: int | None = Field(None, ge=256, le=1_048_576)

@@ -20,19 +20,28 @@ from modelyard.api.advice.protocol import (
     RecommendOut,
     RoleOut,
 )
+from modelyard.api.bodies import JsonRoute
+from modelyard.api.errors import AUTH, responses
 from modelyard.api.state import AdminCaller, AnyCaller, ServicesDep
+from modelyard.catalog.overrides import ROLE_NAME_PATTERN
 
-router = APIRouter(tags=["advice"])
+router = APIRouter(tags=["advice"], route_class=JsonRoute)
 
 
-@router.post("/api/models/recommend", response_model=RecommendOut)
+@router.post(
+    "/api/models/recommend", response_model=RecommendOut, responses={**AUTH, **responses(400)}
+)
 async def recommend(body: RecommendBody, services: ServicesDep, _: AdminCaller) -> RecommendOut:
     """The best enabled or installed model for the memory and priority, with reasons."""
     models = await asyncio.to_thread(services.catalog.models)
     return serving.recommend(services, models, body.memory_gb, body.priority)
 
 
-@router.post("/api/models/check_compatibility", response_model=CompatibilityOut)
+@router.post(
+    "/api/models/check_compatibility",
+    response_model=CompatibilityOut,
+    responses={**AUTH, **responses(400, 404)},
+)
 async def check_compatibility(
     body: CompatibilityBody, services: ServicesDep, _: AdminCaller
 ) -> CompatibilityOut:
@@ -44,11 +53,12 @@ async def check_compatibility(
     return serving.compatibility(services, model, body.ctx, views, inventory)
 
 
-@router.get("/v1/models/select_by_role", response_model=RoleOut)
+# On /v1: errors in OpenAI's shape (with ``src``), and an inference key is let in (no 403).
+@router.get("/v1/models/select_by_role", response_model=RoleOut, responses=responses(400, 401, 404))
 async def select_by_role(
     services: ServicesDep,
     _: AnyCaller,
-    role: Annotated[str, Query(min_length=1, max_length=64)],
+    role: Annotated[str, Query(pattern=ROLE_NAME_PATTERN, description="e.g. code")],
 ) -> RoleOut:
     """The model chosen for ``role``: the active profile's ``defaults.roles`` first, else the
     enabled model with the highest priority for it. 404 when none has the role."""
