@@ -98,7 +98,9 @@ def validation_failed(errors: Sequence[Any]) -> ValidationFailed:
     if not problems:
         return ValidationFailed("invalid request", problems=[])
     count = len(problems)
-    head = f"{count} problem{'s' if count > 1 else ''}"
+    if count == 1:  # one line as it is: "memory_gb: Input should be greater than 0"
+        return ValidationFailed(problems[0], param=named[0][0] or None, problems=problems)
+    head = f"{count} problems"
     return ValidationFailed(
         f"{head}: " + "; ".join(problems), param=named[0][0] or None, problems=problems
     )

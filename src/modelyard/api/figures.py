@@ -183,7 +183,7 @@ async def statistics_history(
     _: AdminCaller,
     model_id: str | None = None,
     since: float | None = Query(None, ge=0, description="unix time; default 24 hours ago"),
-    bucket_s: float = Query(60.0, gt=0, le=86400, description="seconds; at least 1"),
+    bucket_s: float = Query(60.0, ge=1, le=86400, description="seconds; at least 1"),
 ) -> HistoryOut:
     """Stored requests in time buckets, oldest first, for one model or all (the usage charts)."""
     buckets = await asyncio.to_thread(figures.history, model_id, since, bucket_s)
