@@ -40,8 +40,9 @@ async def check_compatibility(
     instances would have to stop. 404 for an unknown model."""
     model = await asyncio.to_thread(services.catalog.get, body.model)
     inventory = await services.fleet.memory.inventory()
+    limits = await services.fleet.memory.limits(inventory)
     views = services.fleet.instances()
-    return serving.compatibility(services, model, body.ctx, views, inventory)
+    return serving.compatibility(services, model, body.ctx, views, inventory, limits)
 
 
 @router.get("/v1/models/select_by_role", response_model=RoleOut)
