@@ -37,6 +37,8 @@ Every error raised for a user to read is defined here, whichever layer raises it
     │   ├── NoFreePort
     │   ├── StartFailed
     │   └── InsufficientMemory                                          507
+    │       └── ModelLimitReached  max_models_loaded models loaded, none
+    │                              may be unloaded (busy or pinned)     507
     ├── UpstreamError          a backend failed                            502
     │   ├── UpstreamRefused    connect refused: nothing was sent, safe to send again
     │   └── UpstreamTimeout                                             504
@@ -233,6 +235,12 @@ class StartFailed(FleetError):
 class InsufficientMemory(FleetError):
     status = 507
     code = "insufficient_memory"
+
+
+class ModelLimitReached(InsufficientMemory):
+    """``max_models_loaded`` distinct models are loaded and none of them may be unloaded."""
+
+    code = "model_limit_reached"
 
 
 class UpstreamError(ModelyardError):

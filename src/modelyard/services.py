@@ -9,6 +9,7 @@ shared backend pool last.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -95,6 +96,11 @@ class Services:
         self.store.close()
 
 
+def _model_of(fleet: Fleet, instance_id: str) -> str | None:
+    record = fleet.configs.find(instance_id)
+    return record.model_id if record is not None else None
+
+
 def build_services(settings: Settings) -> Services:
     """Open the store (migrating it) and build the services over it."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -131,6 +137,8 @@ def build_services(settings: Settings) -> Services:
     gateway = Gateway(settings, catalog, fleet, figures, upstream)
     profiles = ProfileService(settings, store, catalog, presets, events, fleet)
     profiles.routing_listener = gateway.apply_profile
+    # Admission enforces the deployment (max_models_loaded, per-device budgets) from here on.
+    memory.govern(profiles.admission_limits, functools.partial(_model_of, fleet))
     return Services(
         settings=settings,
         store=store,

@@ -40,6 +40,8 @@ EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=2
 EngineName = Literal["llamacpp", "vllm", "ollama", "remote", "command"]
 # What a browser sends as ``Origin``: scheme, host, optional port; never a path.
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+", re.IGNORECASE)
+# The named deployment profiles (profiles/deployment.py PROFILES holds their figures).
+DeploymentProfileName = Literal["gpu-16gb", "gpu-24gb", "gpu-2x16gb", "gpu-96gb", "cpu"]
 
 
 class Section(BaseModel):
@@ -237,8 +239,13 @@ class ApiSettings(Section):
 
 
 class DeploymentSettings(Section):
-    """Overrides of the deployment suggested from the hardware (None: use the suggestion)."""
+    """Overrides of the deployment suggested from the hardware (None: use the suggestion).
 
+    ``profile`` names a deployment profile instead of the one picked from the GPUs;
+    ``memory_budget_bytes`` is the whole budget, shared equally by the GPUs (or RAM). Both
+    limits are enforced when an instance starts."""
+
+    profile: DeploymentProfileName | None = None
     memory_budget_bytes: int | None = Field(None, ge=0)
     max_models_loaded: int | None = Field(None, ge=1)
 

@@ -59,11 +59,17 @@ def catalog_entries() -> list[dict[str, Any]]:
 
 
 def api_settings(folder: Path, **sections: Any) -> Settings:
+    # The whole 16 GiB and room for every model: admission enforces the deployment, and a
+    # CPU deployment would otherwise budget half the RAM and models_for(8 GiB) = 1 model.
+    deployment = {"memory_budget_bytes": 16 * GIB, "max_models_loaded": 8}
     return gateway_settings(
         folder,
-        curated=catalog_entries(),
-        memory={"ram_bytes": 16 * GIB, "gpus": [], "reserve_bytes": 0},
-        **sections,
+        **{
+            "curated": catalog_entries(),
+            "memory": {"ram_bytes": 16 * GIB, "gpus": [], "reserve_bytes": 0},
+            "deployment": deployment,
+            **sections,
+        },
     )
 
 

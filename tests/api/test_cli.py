@@ -64,6 +64,9 @@ def test_activate_recommend_and_compat_through_the_manager(tmp_path: Path) -> No
         assert "created: beta:01" in done
         assert "beta" in run(config, "recommend", "8", "speed")
         assert "fits" in run(config, "compat", "beta", "--ctx", "2048")
+        shown = run(config, "deployment")
+        assert "cpu (cpu, config)" in shown and "8 model(s) at once" in shown
+        assert "enforced" in shown and "gpu-96gb: " in shown and "does not fit" in shown
 
 
 def test_instance_commands_offline_and_through_the_manager(tmp_path: Path) -> None:

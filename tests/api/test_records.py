@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import Api, expect
+from pathlib import Path
+
+from tests.api.conftest import Api, api_settings, expect, serving
 
 
 async def test_servers_show_every_instance(api: Api) -> None:
@@ -79,7 +81,12 @@ async def test_audit_filters_and_pages(api: Api) -> None:
     expect(await c.get("/api/audit", params={"limit": 0}), 400)
 
 
-async def test_deployment_from_hardware_config_and_profile(api: Api) -> None:
+async def test_deployment_from_hardware_config_and_profile(tmp_path: Path) -> None:
+    async with serving(api_settings(tmp_path / "cfg", deployment={})) as api:
+        await _deployment_layers(api)
+
+
+async def _deployment_layers(api: Api) -> None:
     c = api.client
     suggested = expect(await c.get("/api/models/deployment"), 200)
     assert (suggested["device"], suggested["source"]) == ("cpu", "suggested")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelyard.engines.base import MemoryEstimate
-from modelyard.routing.eviction import RunningUse, format_bytes, plan_admission
+from modelyard.routing.eviction import AdmissionLimits, RunningUse, format_bytes, plan_admission
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -110,3 +110,73 @@ def test_format_bytes() -> None:
     assert format_bytes(512 * MIB) == "512 MiB"
     assert format_bytes(GIB + GIB // 5) == "1.2 GiB"
     assert format_bytes(0) == "0 MiB"
+
+
+# -- max_models_loaded ---------------------------------------------------------------------
+
+
+def of(model: str, instance: str, last_used: float, **kw: bool | int) -> RunningUse:
+    pinned, in_flight = bool(kw.get("pinned", False)), int(kw.get("in_flight", 0))
+    return RunningUse(instance, GIB, None, pinned, in_flight, last_used, model_id=model)
+
+
+def test_a_new_model_over_the_limit_evicts_the_least_recently_used_model() -> None:
+    """Prevents max_models_loaded staying advisory: a third model with two loaded must
+    unload the older one (every instance of it), not just start."""
+    running = [of("a", "a:01", 5.0), of("a", "a:02", 1.0), of("b", "b:01", 3.0)]
+    plan = plan_admission(need(GIB), 100 * GIB, running, model_id="c", max_models_loaded=2)
+    assert plan.admit and plan.evict == ("b:01",)  # a was used last at 5.0, b at 3.0
+
+
+def test_another_instance_of_a_loaded_model_needs_no_slot() -> None:
+    running = [of("a", "a:01", 1.0), of("b", "b:01", 2.0)]
+    plan = plan_admission(need(GIB), 100 * GIB, running, model_id="a", max_models_loaded=2)
+    assert plan.admit and plan.evict == ()
+
+
+def test_under_the_limit_nothing_is_evicted() -> None:
+    plan = plan_admission(
+        need(GIB), 100 * GIB, [of("a", "a:01", 1.0)], model_id="b", max_models_loaded=2
+    )
+    assert plan.admit and plan.evict == ()
+
+
+def test_a_model_with_one_busy_instance_is_not_unloaded() -> None:
+    running = [
+        of("a", "a:01", 1.0),
+        of("a", "a:02", 1.0, in_flight=1),
+        of("b", "b:01", 9.0),
+    ]
+    plan = plan_admission(need(GIB), 100 * GIB, running, model_id="c", max_models_loaded=2)
+    assert plan.admit and plan.evict == ("b:01",)
+
+
+def test_refused_naming_the_models_when_all_are_busy_or_pinned() -> None:
+    running = [of("a", "a:01", 1.0, pinned=True), of("b", "b:01", 2.0, in_flight=2)]
+    plan = plan_admission(need(GIB), 100 * GIB, running, model_id="c", max_models_loaded=2)
+    assert not plan.admit and plan.evict == () and plan.over_model_limit
+    assert plan.reason is not None
+    assert "max_models_loaded=2" in plan.reason
+    assert "a (pinned)" in plan.reason and "b (2 in flight)" in plan.reason
+
+
+def test_the_slot_victim_also_frees_its_memory() -> None:
+    running = [of("a", "a:01", 1.0), of("b", "b:01", 2.0)]
+    # 3 GiB budget, 2 GiB held: 2 GiB more needs one GiB freed; evicting a for the slot does
+    plan = plan_admission(need(2 * GIB), 3 * GIB, running, model_id="c", max_models_loaded=2)
+    assert plan.admit and plan.evict == ("a:01",)
+
+
+def test_memory_then_needs_more_than_the_slot_victim() -> None:
+    running = [of("a", "a:01", 1.0), of("b", "b:01", 2.0)]
+    plan = plan_admission(need(2 * GIB), 2 * GIB, running, model_id="c", max_models_loaded=2)
+    assert plan.admit and plan.evict == ("a:01", "b:01")
+
+
+def test_limits_cap_the_budget_of_the_devices_they_name() -> None:
+    limits = AdmissionLimits(2, gpu_budgets=(10 * GIB,))
+    assert limits.budget(0, 20 * GIB) == 10 * GIB
+    assert limits.budget(0, 5 * GIB) == 5 * GIB
+    assert limits.budget(1, 20 * GIB) == 20 * GIB  # past the tuple: not capped
+    assert limits.budget(None, 20 * GIB) == 20 * GIB
+    assert AdmissionLimits(ram_budget=GIB).budget(None, 20 * GIB) == GIB

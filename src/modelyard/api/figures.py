@@ -17,7 +17,7 @@ from modelyard.api.errors import AUTH, responses
 from modelyard.api.state import AdminCaller, FiguresDep, FleetDep, ServicesDep
 from modelyard.fleet.instance import InstanceView
 from modelyard.fleet.memory import MemoryInventory
-from modelyard.profiles.deployment import hardware_of
+from modelyard.profiles.deployment import PROFILES, hardware_of
 
 router = APIRouter(prefix="/api/models", tags=["figures"], responses=AUTH)
 
@@ -192,6 +192,17 @@ async def statistics_history(
     )
 
 
+class DeploymentProfileOut(BaseModel):
+    name: str
+    gpus: int
+    gpu_bytes: int
+    max_models_loaded: int | None
+    ctx: int
+    parallel: int
+    description: str
+    fits: bool
+
+
 class DeploymentOut(BaseModel):
     device: Literal["gpu", "cpu"]
     memory_budget_bytes: int
@@ -199,11 +210,20 @@ class DeploymentOut(BaseModel):
     reasons: list[str]
     source: Literal["suggested", "config", "profile"]
     profile: str | None
+    # Added with the named deployment profiles (issue 14):
+    name: str | None = Field(description="the deployment profile; null: none fits")
+    device_budgets: list[int] = Field(description="budget per GPU (RAM on a CPU deployment)")
+    ctx: int
+    parallel: int
+    enforced: bool = Field(description="whether admission enforces these limits")
+    profiles: list[DeploymentProfileOut]
 
 
 @router.get("/deployment", response_model=DeploymentOut)
 async def deployment(services: ServicesDep, _: AdminCaller) -> DeploymentOut:
-    """What the hardware suggests, with the config's and the active profile's overrides."""
+    """The deployment profile picked from the hardware (or set by the config or the active
+    profile), its budgets and limits (enforced when an instance starts), and every named
+    profile with whether it fits this machine."""
 
     inventory = await services.fleet.memory.inventory()
 
@@ -213,10 +233,13 @@ async def deployment(services: ServicesDep, _: AdminCaller) -> DeploymentOut:
             [d.total_bytes for d in inventory.devices],
             inventory.reserve_bytes,
         )
-        active = services.profiles.active_name()
-        entry = services.profiles.read(active) if active is not None else None
-        profile = entry.profile if entry is not None else None
-        found = services.profiles.deployment(hardware, profile)
-        return DeploymentOut(**found.to_dict(), profile=active)
+        found, active = services.profiles.active_deployment(hardware)
+        named = [DeploymentProfileOut(**p.to_dict(), fits=p.fits(hardware)) for p in PROFILES]
+        return DeploymentOut(
+            **found.to_dict(),
+            profile=active,
+            enforced=services.fleet.memory.enforced,
+            profiles=named,
+        )
 
     return await asyncio.to_thread(resolve)

@@ -1,4 +1,5 @@
-"""`modelyard recommend` and `modelyard compat`: advice from the running manager."""
+"""`modelyard recommend`, `modelyard compat` and `modelyard deployment`: advice from the running
+manager."""
 
 from __future__ import annotations
 
@@ -71,6 +72,29 @@ def compat(
         console.print(f"  [yellow]warning:[/yellow] {warning}", highlight=False)
 
 
+def deployment(ctx: typer.Context) -> None:
+    """The deployment profile in force (picked from the GPUs, or set by the config or the
+    active profile), what admission enforces, why, and which named profiles fit."""
+    with connect(ctx) as client:
+        result = client.call("GET", "/api/models/deployment")
+    name = result["name"] or "(none fits: from the hardware)"
+    budgets = ", ".join(format_bytes(b) for b in result["device_budgets"]) or "none"
+    enforced = "enforced" if result["enforced"] else "not enforced"
+    console.print(f"[bold]{name}[/bold] ({result['device']}, {result['source']})", highlight=False)
+    console.print(
+        f"  budget {format_bytes(result['memory_budget_bytes'])} (per device: {budgets}), "
+        f"{result['max_models_loaded']} model(s) at once, ctx {result['ctx']}, "
+        f"{result['parallel']} parallel: {enforced}",
+        highlight=False,
+    )
+    for reason in result["reasons"]:
+        console.print(f"  {reason}", highlight=False)
+    for profile in result["profiles"]:
+        fits = "fits" if profile["fits"] else "does not fit"
+        console.print(f"  {profile['name']}: {profile['description']} ({fits})", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("recommend")(recommend)
     app.command("compat")(compat)
+    app.command("deployment")(deployment)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from modelyard.errors import InvalidReference, ValidationFailed
 from modelyard.fleet.instance import MAX_DISPLAY_NAME, MAX_SYSTEM_PROMPT
-from modelyard.settings import Tier
+from modelyard.settings import DeploymentProfileName, Tier
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 Strategy = Literal["round_robin", "least_loaded", "random"]
@@ -83,6 +83,7 @@ class ProfileInstance(_Part):
 class DeploymentOverride(_Part):
     """Per-profile overrides of the deployment settings (None: keep config or suggestion)."""
 
+    profile: DeploymentProfileName | None = None
     memory_budget_bytes: int | None = Field(None, ge=0)
     max_models_loaded: int | None = Field(None, ge=1)
 

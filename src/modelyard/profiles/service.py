@@ -28,11 +28,13 @@ from modelyard.errors import (
 )
 from modelyard.events import EventBus
 from modelyard.fleet.instance import InstanceView
-from modelyard.profiles.deployment import Deployment, Hardware, resolve, suggest
+from modelyard.fleet.memory import MemoryInventory
+from modelyard.profiles.deployment import Deployment, Hardware, Override, hardware_of, resolve
 from modelyard.profiles.files import ProfileFiles, check_name
 from modelyard.profiles.plan import ActivationPlan, CurrentInstance, Persona, plan_activation
 from modelyard.profiles.presets import Presets
 from modelyard.profiles.schema import Profile, check_profile, normalise
+from modelyard.routing.eviction import AdmissionLimits
 from modelyard.routing.fallback import ProfileRouting
 from modelyard.settings import Settings
 from modelyard.store import Store
@@ -307,10 +309,32 @@ class ProfileService:
         config = self._settings.deployment
         layer = None
         if profile is not None and profile.deployment is not None:
-            layer = (profile.deployment.memory_budget_bytes, profile.deployment.max_models_loaded)
-        return resolve(
-            suggest(hardware), (config.memory_budget_bytes, config.max_models_loaded), layer
+            over = profile.deployment
+            layer = Override(over.profile, over.memory_budget_bytes, over.max_models_loaded)
+        base = Override(config.profile, config.memory_budget_bytes, config.max_models_loaded)
+        return resolve(hardware, base, layer)
+
+    def active_deployment(self, hardware: Hardware) -> tuple[Deployment, str | None]:
+        """The deployment under the active profile, and that profile's name (blocking: reads
+        the store and the profile's file). A profile that does not read or check adds
+        nothing (its problems are shown where profiles are listed)."""
+        active = self.active_name()
+        profile = None
+        if active is not None:
+            try:
+                profile = self.read(active).profile
+            except NotFound:
+                profile = None
+        return self.deployment(hardware, profile), active
+
+    def admission_limits(self, inventory: MemoryInventory) -> AdmissionLimits:
+        """What admission enforces now (``MemoryBudget.govern``'s reader; blocking)."""
+        hardware = hardware_of(
+            inventory.ram_total_bytes,
+            [d.total_bytes for d in inventory.devices],
+            inventory.reserve_bytes,
         )
+        return self.active_deployment(hardware)[0].limits()
 
     # -- helpers ----------------------------------------------------------------------------
 

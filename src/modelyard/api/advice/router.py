@@ -49,8 +49,9 @@ async def check_compatibility(
     instances would have to stop. 404 for an unknown model."""
     model = await asyncio.to_thread(services.catalog.get, body.model)
     inventory = await services.fleet.memory.inventory()
+    limits = await services.fleet.memory.limits(inventory)
     views = services.fleet.instances()
-    return serving.compatibility(services, model, body.ctx, views, inventory)
+    return serving.compatibility(services, model, body.ctx, views, inventory, limits)
 
 
 # On /v1: errors in OpenAI's shape (with ``src``), and an inference key is let in (no 403).

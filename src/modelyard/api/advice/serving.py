@@ -35,7 +35,12 @@ from modelyard.errors import ModelyardError, RoleNotFound
 from modelyard.fleet.instance import InstanceView
 from modelyard.fleet.memory import MemoryInventory
 from modelyard.profiles.deployment import GIB
-from modelyard.routing.eviction import RunningUse, format_bytes, plan_admission
+from modelyard.routing.eviction import (
+    AdmissionLimits,
+    RunningUse,
+    format_bytes,
+    plan_admission,
+)
 from modelyard.services import Services
 
 _WEIGHTS: Mapping[Priority, tuple[float, float]] = {
@@ -188,6 +193,7 @@ def running_uses(services: Services, views: Sequence[InstanceView]) -> list[Runn
                 pinned=view.config.pinned,
                 in_flight=view.in_flight,
                 last_used=view.last_used or 0.0,
+                model_id=view.model_id,
             )
         )
     return uses
@@ -199,9 +205,12 @@ def compatibility(
     ctx: int | None,
     views: Sequence[InstanceView],
     inventory: MemoryInventory,
+    limits: AdmissionLimits | None = None,
 ) -> CompatibilityOut:
     """Whether one more instance of ``model`` at ``ctx`` fits now, and what would have to
-    stop (idle instances, least recently used first) if it does not."""
+    stop (idle instances, least recently used first) if it does not, under the same
+    deployment ``limits`` admission enforces (max_models_loaded, per-device budgets)."""
+    limits = limits or AdmissionLimits()
     found = estimate(services, model, ctx)
     if found is None:
         found = MemoryEstimate(
@@ -212,14 +221,20 @@ def compatibility(
     if model.context_length and used_ctx > model.context_length:
         warnings.append(f"ctx {used_ctx} is above the model's {model.context_length}")
     try:
-        budget = inventory.budget(found.device)
+        budget = limits.budget(found.device, inventory.budget(found.device))
         total = inventory.total(found.device)
     except KeyError:
         budget = total = 0
         warnings.append(f"no GPU {found.device} on this machine")
     uses = running_uses(services, views)
     plan = plan_admission(
-        found, budget, uses, total_bytes=total, reserve_bytes=inventory.reserve_bytes
+        found,
+        budget,
+        uses,
+        total_bytes=total,
+        reserve_bytes=inventory.reserve_bytes,
+        model_id=model.id,
+        max_models_loaded=limits.max_models_loaded,
     )
     held = sum(u.bytes for u in uses if u.device == found.device)
     return CompatibilityOut(
