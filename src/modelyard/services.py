@@ -17,6 +17,7 @@ from modelyard.catalog.snapshot import CatalogSnapshot
 from modelyard.engines.command import CommandEngine
 from modelyard.engines.llamacpp import LlamaCppEngine
 from modelyard.engines.registry import EngineRegistry, curated_commands
+from modelyard.engines.vllm import VllmEngine
 from modelyard.events import EventBus
 from modelyard.figures.service import Figures
 from modelyard.fleet.budget import MemoryBudget
@@ -106,13 +107,14 @@ def build_services(settings: Settings) -> Services:
     leases = Leases(settings.gateway.queue_size, settings.gateway.retry_after_s)
     upstream = UpstreamPool(settings.gateway.timeouts.connect_s)
     memory = MemoryBudget(lambda: read_inventory(settings.memory))
-    gpus = len(memory.read_now().devices)
+    devices = memory.read_now().devices
     engines = EngineRegistry(
         {
             "llamacpp": LlamaCppEngine(
-                settings.llamacpp, gpu_count=gpus, measurements=ledger.lookup
+                settings.llamacpp, gpu_count=len(devices), measurements=ledger.lookup
             ),
             "command": CommandEngine(curated_commands(catalog.curated)),
+            "vllm": VllmEngine(settings.vllm, {d.index: d.total_bytes for d in devices}),
         }
     )
     fleet = Fleet(

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import psutil
 import pytest
 
-SERVER_MARKERS = ("fake_backend.py", "llama-server")
+SERVER_MARKERS = ("fake_backend.py", "fake_vllm.py", "fake_ollama.py", "llama-server")
 
 
 def free_port() -> int:

@@ -142,6 +142,8 @@ def curated_model(entry: CuratedModel, thresholds: TierThresholds) -> Model:
         display_name=entry.name,
         roles=dict(entry.roles),
         url=entry.url,
+        served_name=entry.served_name,
+        api_key_env=entry.api_key_env,
         memory_bytes=entry.memory_bytes,
     )
 

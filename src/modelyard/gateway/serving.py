@@ -54,7 +54,7 @@ from modelyard.gateway.answer import Answer, error_answer
 from modelyard.gateway.auth import Keys
 from modelyard.gateway.call import Call
 from modelyard.gateway.errors import error_event
-from modelyard.gateway.exchange import Ending, Exchange
+from modelyard.gateway.exchange import Ending, Exchange, for_upstream
 from modelyard.gateway.listing import health_report, models_listing
 from modelyard.gateway.protocol import PATHS, Endpoint, Parsed, parse, with_persona
 from modelyard.gateway.snapshot import Snapshot, build_snapshot
@@ -363,11 +363,16 @@ class Gateway:
             record = self._health.get(view.id, HEALTHY)
             self._health[view.id] = health_rules.begin_probe(record, time.monotonic())
         url = _url(view.base_url, PATHS[parsed.endpoint])
+        body = with_persona(parsed, view.config.system_prompt)
+        headers = b""
+        if view.served_name is not None or view.api_key_env is not None:  # not llama-server
+            body, headers = for_upstream(body, view.served_name, view.api_key_env)
         try:
             exchange = await Exchange.open(
                 self._transport,
                 url,
-                with_persona(parsed, view.config.system_prompt),
+                body,
+                headers=headers,
                 first_byte_s=self._conf.timeouts.first_byte_s,
                 idle_s=self._conf.timeouts.idle_s,
                 on_end=functools.partial(self._ended, call, held),
