@@ -401,15 +401,14 @@ def ollama_host(environ: Mapping[str, str]) -> str:
     """Ollama's base URL from ``OLLAMA_HOST`` as Ollama reads it (``host[:port]`` or a URL;
     ``0.0.0.0`` listens everywhere, so it is reached on loopback); 127.0.0.1:11434 by default."""
     value = (environ.get("OLLAMA_HOST") or "").strip().rstrip("/")
-    if not value:
-        return "http://127.0.0.1:11434"
-    if "://" not in value:
-        value = f"http://{value}"
-    scheme, rest = value.split("://", 1)
-    host, _, port = rest.partition(":")
+    scheme, default_port = "http", "11434"
+    if "://" in value:  # a scheme without a port means its usual port (envconfig.Host)
+        scheme, value = value.split("://", 1)
+        default_port = {"http": "80", "https": "443"}.get(scheme, default_port)
+    host, _, port = value.split("/", 1)[0].partition(":")
     if host in ("", "0.0.0.0"):
         host = "127.0.0.1"
-    return f"{scheme}://{host}:{port or '11434'}"
+    return f"{scheme}://{host}:{port or default_port}"
 
 
 def environment_secret(name: str) -> str | None:

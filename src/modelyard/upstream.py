@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import httptools
 
 from modelyard.errors import UpstreamError, UpstreamTimeout
+from modelyard.settings import environment_secret
 
 _HIGH_WATER = 512 * 1024  # unread body bytes past which the socket stops being read
 _LOW_WATER = 64 * 1024
@@ -263,6 +264,13 @@ class Transport(Protocol):
     ) -> tuple[int, bytes]: ...
 
     async def aclose(self) -> None: ...
+
+
+def bearer(api_key_env: str | None) -> bytes:
+    """The ``authorization: Bearer`` header line with the key in ``api_key_env``, read now
+    (a remote API's key is never kept); b"" when no variable is named or it is unset."""
+    key = environment_secret(api_key_env) if api_key_env is not None else None
+    return b"authorization: Bearer " + key.encode("latin-1") + b"\r\n" if key else b""
 
 
 def _with_headers(head: bytes, headers: bytes) -> bytes:

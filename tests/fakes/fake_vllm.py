@@ -59,7 +59,7 @@ class FakeVllm:
                 request = await _read_request(reader)
                 if request is None:
                     return
-                method, target, body = request
+                method, target, body, _ = request
                 print(f"{method} {target}", flush=True)
                 path, _, query = target.partition("?")
                 await self.route(method, path, query, body, writer)

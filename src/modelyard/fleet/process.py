@@ -68,8 +68,8 @@ from modelyard.engines.base import HttpCall, LaunchPlan
 from modelyard.errors import FleetError, StartFailed, UpstreamError
 from modelyard.fleet import spawn
 from modelyard.fleet.logs import InstanceLog
-from modelyard.settings import FleetSettings, environment_secret
-from modelyard.upstream import Transport
+from modelyard.settings import FleetSettings
+from modelyard.upstream import Transport, bearer
 
 logger = logging.getLogger(__name__)
 
@@ -729,10 +729,7 @@ class _Outcome:
 
 def auth_header(plan: LaunchPlan) -> bytes:
     """``Authorization: Bearer`` for a plan naming an API key variable, read now; b"" else."""
-    if plan.api_key_env is None:
-        return b""
-    key = environment_secret(plan.api_key_env)
-    return b"authorization: Bearer " + key.encode("latin-1") + b"\r\n" if key else b""
+    return bearer(plan.api_key_env)
 
 
 def listed_names(body: bytes) -> set[str]:

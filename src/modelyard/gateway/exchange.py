@@ -25,8 +25,7 @@ from enum import StrEnum
 
 from modelyard.errors import UpstreamError
 from modelyard.gateway.errors import error_event
-from modelyard.settings import environment_secret
-from modelyard.upstream import Transport, UpstreamResponse
+from modelyard.upstream import Transport, UpstreamResponse, bearer
 
 HOP_BY_HOP = frozenset(
     {
@@ -54,9 +53,7 @@ def for_upstream(
         payload = json.loads(body)  # parsed and checked once already: a JSON object
         payload["model"] = served_name
         body = json.dumps(payload, ensure_ascii=False).encode()
-    key = environment_secret(api_key_env) if api_key_env is not None else None
-    headers = b"authorization: Bearer " + key.encode("latin-1") + b"\r\n" if key else b""
-    return body, headers
+    return body, bearer(api_key_env)
 
 
 class Ending(StrEnum):
