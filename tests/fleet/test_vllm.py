@@ -138,3 +138,18 @@ async def test_instances_on_one_gpu_start_one_after_another(vllm_fleet: VllmFlee
 
     ready_first, other = sorted(("qwen:01", "llama:01"), key=lambda i: first(i, "ready"))
     assert first(other, "starting") > first(ready_first, "ready"), events
+
+
+async def test_sleep_instance_sleeps_only_what_can_sleep(vllm_fleet: VllmFleet) -> None:
+    """Without sleep mode there is nothing to sleep: the instance stays ready (no /sleep
+    call, which vLLM would refuse) instead of reading as asleep."""
+    plain = await vllm_fleet(sleep_mode=False)
+    await plain.create("qwen")
+    await plain.start_instance("qwen:01")
+    assert (await plain.sleep_instance("qwen:01")).state == "ready"
+    sleepy = await vllm_fleet(model_ids=("qwen", "llama"))  # one store: qwen:01 is in it
+    await sleepy.create("llama")
+    await sleepy.start_instance("llama:01")
+    asleep = await sleepy.sleep_instance("llama:01")
+    assert asleep.state == "sleeping" and asleep.pid is not None
+    assert (await sleepy.start_instance("llama:01")).state == "ready"

@@ -259,6 +259,16 @@ class Fleet:
         await supervisor.stop(instance_id)
         return self.get(instance_id)
 
+    async def sleep_instance(self, instance_id: str) -> InstanceView:
+        """Put a ready instance whose engine can sleep (vLLM sleep mode) to sleep, as the
+        idle unloader does; blocks until the call answered. The view says whether it sleeps
+        (unchanged when it is not ready, cannot sleep or the call failed). The next request
+        or start wakes it. Raises InstanceNotFound, FleetError when the fleet is not started."""
+        supervisor = self._running()
+        self.configs.get(instance_id)
+        await supervisor.sleep(instance_id)
+        return self.get(instance_id)
+
     async def restart_instance(self, instance_id: str, actor: str = "api") -> InstanceView:
         """Stop then start with the current settings; blocks until ready. Raises as
         ``start_instance``."""
