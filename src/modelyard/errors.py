@@ -32,7 +32,9 @@ Every error raised for a user to read is defined here, whichever layer raises it
     │   └── GGUFError          a file that is not a readable GGUF
     ├── EngineError            cannot build or run an engine's command      400
     │   ├── BinaryNotFound     the server program is not installed          503
-    │   └── DuplicateFlag
+    │   ├── DuplicateFlag
+    │   └── ExternalUrlRefused a remote URL outside this machine/LAN while    403
+    │                          remote.allow_external is false
     ├── FleetError             an instance cannot be started/stopped        503
     │   ├── NoFreePort
     │   ├── StartFailed
@@ -213,6 +215,15 @@ class BinaryNotFound(EngineError):
     status = 503
     openai_type = "server_error"
     code = "binary_not_found"
+
+
+class ExternalUrlRefused(EngineError):
+    """A remote engine's URL is neither loopback nor a private address, and
+    ``remote.allow_external`` is false: what may be sent outside is not decided yet."""
+
+    status = 403
+    openai_type = "permission_error"
+    code = "external_url_refused"
 
 
 class DuplicateFlag(EngineError):

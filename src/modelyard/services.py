@@ -9,7 +9,9 @@ shared backend pool last.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,19 +19,26 @@ from modelyard.catalog.catalog import Catalog
 from modelyard.catalog.snapshot import CatalogSnapshot
 from modelyard.engines.command import CommandEngine
 from modelyard.engines.llamacpp import LlamaCppEngine
+from modelyard.engines.ollama import OllamaEngine
 from modelyard.engines.registry import EngineRegistry, curated_commands
+from modelyard.engines.remote import RemoteEngine, models_url
+from modelyard.engines.vllm import VllmEngine
 from modelyard.events import EventBus
 from modelyard.figures.service import Figures
 from modelyard.fleet.budget import MemoryBudget
 from modelyard.fleet.fleet import Fleet
 from modelyard.fleet.leases import Leases
 from modelyard.fleet.memory import MemoryLedger, read_inventory
+from modelyard.fleet.remotes import list_remotes
 from modelyard.gateway.serving import Gateway
 from modelyard.profiles.presets import Presets
 from modelyard.profiles.service import ProfileService
 from modelyard.settings import Settings
 from modelyard.store import Store
 from modelyard.upstream import UpstreamPool
+
+logger = logging.getLogger(__name__)
+_REMOTE_LIST_S = 10.0
 
 
 @dataclass
@@ -48,6 +57,7 @@ class Services:
     gateway: Gateway  # async: start() after the fleet, aclose() before it
     upstream: UpstreamPool  # the one pool to backends: the gateway's and the health checks'
     _unlisten: Callable[[], None] | None = None
+    _remotes: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Run everything, in order; on a failure what was started is stopped again."""
@@ -66,6 +76,8 @@ class Services:
                 if await self.profiles.activate_at_start() is None:
                     routing = await asyncio.to_thread(self.profiles.active_routing)
                     self.gateway.apply_profile(routing)
+                if any(c.engine == "remote" for c in self.settings.curated):
+                    self._remotes = asyncio.ensure_future(self.list_remote_models())
             except BaseException:
                 await self.gateway.aclose()
                 await self.fleet.aclose()
@@ -74,6 +86,22 @@ class Services:
             await self.figures.aclose()
             await self.upstream.aclose()
             raise
+
+    async def list_remote_models(self) -> None:
+        """Merge each remote entry's ``/v1/models`` into the catalog (``fleet.remotes``); an
+        entry that cannot be listed is logged with the reason and left as it is."""
+        remote = self.settings.remote
+        listings = await list_remotes(
+            self.upstream,
+            list(self.settings.curated),
+            lambda entry: models_url(entry, remote),
+            _REMOTE_LIST_S,
+        )
+        for listing in listings:
+            if listing.error is not None:
+                logger.warning("remote %s not listed: %s", listing.entry_id, listing.error)
+                continue
+            await asyncio.to_thread(self.catalog.set_remote_models, listing.entry_id, listing.names)
 
     def _catalog_changed(self, snapshot: CatalogSnapshot) -> None:
         """On the loop: the catalog swapped its snapshot (a rescan, an override, a reload)."""
@@ -85,6 +113,11 @@ class Services:
         if self._unlisten is not None:
             self._unlisten()
             self._unlisten = None
+        if self._remotes is not None:
+            self._remotes.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._remotes
+            self._remotes = None
         try:
             await self.gateway.aclose()
             await self.fleet.aclose()
@@ -112,13 +145,16 @@ def build_services(settings: Settings) -> Services:
     leases = Leases(settings.gateway.queue_size, settings.gateway.retry_after_s)
     upstream = UpstreamPool(settings.gateway.timeouts.connect_s)
     memory = MemoryBudget(lambda: read_inventory(settings.memory))
-    gpus = len(memory.read_now().devices)
+    devices = memory.read_now().devices
     engines = EngineRegistry(
         {
             "llamacpp": LlamaCppEngine(
-                settings.llamacpp, gpu_count=gpus, measurements=ledger.lookup
+                settings.llamacpp, gpu_count=len(devices), measurements=ledger.lookup
             ),
             "command": CommandEngine(curated_commands(catalog.curated)),
+            "vllm": VllmEngine(settings.vllm, {d.index: d.total_bytes for d in devices}),
+            "remote": RemoteEngine(settings.remote),
+            "ollama": OllamaEngine(settings.ollama, gpu_count=len(devices)),
         }
     )
     fleet = Fleet(

@@ -74,6 +74,9 @@ class CuratedModel(Section):
     path: Path | None = None
     url: str | None = None
     api_key_env: str | None = None
+    # The model name the server knows, when it is not the entry's id: Ollama's ``name:tag``
+    # (engine ollama), a remote API's model id (engine remote)
+    served_name: str | None = None
     command: str | None = None
     health_path: str = "/health"
     stop_command: str | None = None
@@ -107,6 +110,29 @@ class LlamaCppSettings(Section):
     # llama-server logs its buffer sizes (read to correct memory estimates) at verbosity 4;
     # None passes no verbosity flag.
     log_verbosity: int | None = Field(4, ge=0)
+
+
+class VllmSettings(Section):
+    """The vLLM engine (``docs/engines.md``). ``binary`` is split like a shell would."""
+
+    binary: str = "vllm"
+    default_ctx: int = Field(4096, gt=0)
+    sleep_mode: bool = True  # --enable-sleep-mode: an idle unload sleeps instead of stopping
+    overhead_bytes: int = Field(2 * 1024**3, ge=0)  # CUDA context, graphs, activations
+    device: int = Field(0, ge=0)  # the GPU its instances are budgeted on
+
+
+class OllamaSettings(Section):
+    """The Ollama engine: the running Ollama server (``OLLAMA_HOST``, else 127.0.0.1:11434)."""
+
+    host: str = Field(default_factory=lambda: ollama_host(os.environ))
+
+
+class RemoteSettings(Section):
+    """The remote engine. An external URL (not loopback, not a private address) is refused
+    unless ``allow_external`` is true."""
+
+    allow_external: bool = False
 
 
 class FleetSettings(Section):
@@ -275,6 +301,9 @@ class Settings(BaseSettings):
     discovery: DiscoverySettings = DiscoverySettings()
     curated: list[CuratedModel] = Field(default_factory=list)
     llamacpp: LlamaCppSettings = LlamaCppSettings()
+    vllm: VllmSettings = VllmSettings()
+    ollama: OllamaSettings = Field(default_factory=OllamaSettings)
+    remote: RemoteSettings = RemoteSettings()
     fleet: FleetSettings = FleetSettings()
     memory: MemorySettings = MemorySettings()
     server: ServerSettings = ServerSettings()
@@ -401,6 +430,26 @@ def tool_model_folders(environ: Mapping[str, str]) -> dict[str, Path]:
     if ollama is not None:
         found["ollama_models"] = ollama
     return found
+
+
+def ollama_host(environ: Mapping[str, str]) -> str:
+    """Ollama's base URL from ``OLLAMA_HOST`` as Ollama reads it (``host[:port]`` or a URL;
+    ``0.0.0.0`` listens everywhere, so it is reached on loopback); 127.0.0.1:11434 by default."""
+    value = (environ.get("OLLAMA_HOST") or "").strip().rstrip("/")
+    scheme, default_port = "http", "11434"
+    if "://" in value:  # a scheme without a port means its usual port (envconfig.Host)
+        scheme, value = value.split("://", 1)
+        default_port = {"http": "80", "https": "443"}.get(scheme, default_port)
+    host, _, port = value.split("/", 1)[0].partition(":")
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    return f"{scheme}://{host}:{port or default_port}"
+
+
+def environment_secret(name: str) -> str | None:
+    """The value of environment variable ``name`` now (a remote's API key): read when it is
+    sent, never kept in settings, the store, logs or answers. None when unset or empty."""
+    return os.environ.get(name) or None
 
 
 def default_bundle_dir(environ: Mapping[str, str]) -> Path:

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import httptools
 
 from modelyard.errors import UpstreamError, UpstreamRefused, UpstreamTimeout
+from modelyard.settings import environment_secret
 
 _HIGH_WATER = 512 * 1024  # unread body bytes past which the socket stops being read
 _LOW_WATER = 64 * 1024
@@ -253,11 +254,30 @@ class Transport(Protocol):
     """What the gateway and the fleet's health checks need of the network: one object, built
     by the composition root (``UpstreamPool``), so a test double is a plain class."""
 
-    async def post(self, url: str, body: bytes, first_byte_s: float) -> UpstreamResponse: ...
+    async def post(
+        self, url: str, body: bytes, first_byte_s: float, headers: bytes = b""
+    ) -> UpstreamResponse: ...
 
-    async def get_status(self, url: str, timeout_s: float) -> int: ...
+    async def get_status(self, url: str, timeout_s: float, headers: bytes = b"") -> int: ...
+
+    async def call(
+        self, method: str, url: str, body: bytes, timeout_s: float, headers: bytes = b""
+    ) -> tuple[int, bytes]: ...
 
     async def aclose(self) -> None: ...
+
+
+def bearer(api_key_env: str | None) -> bytes:
+    """The ``authorization: Bearer`` header line with the key in ``api_key_env``, read now
+    (a remote API's key is never kept); b"" when no variable is named or it is unset."""
+    key = environment_secret(api_key_env) if api_key_env is not None else None
+    return b"authorization: Bearer " + key.encode("latin-1") + b"\r\n" if key else b""
+
+
+def _with_headers(head: bytes, headers: bytes) -> bytes:
+    """A cached POST head (ending ``content-length: ``) with extra header lines before it."""
+    cut = len(head) - len(b"content-length: ")
+    return head[:cut] + headers + head[cut:]
 
 
 class UpstreamPool:
@@ -279,28 +299,48 @@ class UpstreamPool:
         self._tls: ssl.SSLContext | None = None
         self._closed = False
 
-    async def post(self, url: str, body: bytes, first_byte_s: float) -> UpstreamResponse:
-        """POST ``body`` (JSON) to ``url``; return once the head and first body bytes are in."""
+    async def post(
+        self, url: str, body: bytes, first_byte_s: float, headers: bytes = b""
+    ) -> UpstreamResponse:
+        """POST ``body`` (JSON) to ``url``; return once the head and first body bytes are in.
+        ``headers``: extra header lines, each ending ``\\r\\n`` (a remote's Authorization);
+        local backends pass none and keep the one cached head."""
         address = self._address(url)
-        request = address.head + b"%d\r\n\r\n" % len(body)
+        head = address.head if not headers else _with_headers(address.head, headers)
+        request = head + b"%d\r\n\r\n" % len(body)
         return await self._send(address, request, body, first_byte_s)
 
-    async def get_status(self, url: str, timeout_s: float) -> int:
+    async def get_status(self, url: str, timeout_s: float, headers: bytes = b"") -> int:
         """GET ``url``, read the answer whole and return its status, all within ``timeout_s``.
 
         For health checks (the fleet's readiness and wedge polls): raises UpstreamTimeout or
         UpstreamError like ``post``; the connection is pooled when the backend keeps it alive.
         """
+        status, _ = await self.call("GET", url, b"", timeout_s, headers)
+        return status
+
+    async def call(
+        self, method: str, url: str, body: bytes, timeout_s: float, headers: bytes = b""
+    ) -> tuple[int, bytes]:
+        """One GET or POST read whole within ``timeout_s``: (status, body). Off the hot path:
+        the fleet's readiness checks, load/unload/sleep calls and metrics scrapes. Raises
+        UpstreamTimeout or UpstreamError like ``post``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         address = self._address(url)
-        response = await self._send(address, address.get, b"", timeout_s)
+        if method == "GET":
+            request = address.get if not headers else address.get[:-2] + headers + b"\r\n"
+        else:
+            head = _with_headers(address.head, headers) if headers else address.head
+            request = head + b"%d\r\n\r\n" % len(body)
+        response = await self._send(address, request, body, timeout_s)
+        parts = [response.first]
         try:
-            while await response.next(max(0.0, deadline - loop.time())) is not None:
-                pass
+            while (piece := await response.next(max(0.0, deadline - loop.time()))) is not None:
+                parts.append(piece)
         finally:
             response.release()
-        return response.status
+        return response.status, b"".join(parts)
 
     async def _send(
         self, address: _Address, request: bytes, body: bytes, first_byte_s: float

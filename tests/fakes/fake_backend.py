@@ -21,6 +21,8 @@ Flags (stable: the fleet, gateway and bench tests rely on them):
 ``--die-mid-stream``       exit (code 4) after two chunks of the first streamed completion
 ``--env-file PATH``        write its environment to PATH as a JSON object before listening
                            (written to PATH.tmp, then renamed: a reader never sees half)
+``--require-key KEY``      answer 401 (OpenAI-shaped) to any request without
+                           ``Authorization: Bearer KEY``, as a cloud API does
 ``--setsid``               leave its parent's session first (``setsid()``), as a daemonising
                            worker does; for a fake started by a wrapper (``sh -c '... &
                            wait'``), since the fleet's direct child already leads a session
@@ -56,7 +58,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}
+_REASONS[500] = "Internal Server Error"
 _REASONS[503] = "Service Unavailable"
 
 
@@ -95,8 +98,13 @@ class Fake:
                     return
                 if self.wedged:
                     await asyncio.Event().wait()  # never answer, keep the connection open
-                method, path, body = request
+                method, path, body, headers = request
                 print(f"{method} {path}", flush=True)
+                wanted = self.args.require_key
+                if wanted and headers.get("authorization") != f"Bearer {wanted}":
+                    error = _error("Incorrect API key provided", "invalid_api_key")
+                    await _send_json(writer, 401, error)
+                    continue
                 keep = await self.route(method, path.split("?", 1)[0], body, writer)
                 if not keep:
                     return
@@ -277,7 +285,9 @@ def _error(message: str, code: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "server_error", "param": None, "code": code}}
 
 
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes] | None:
+async def _read_request(
+    reader: asyncio.StreamReader,
+) -> tuple[str, str, bytes, dict[str, str]] | None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError:
@@ -299,7 +309,7 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes] 
             body += chunk[:-2]
     else:
         body = await reader.readexactly(int(headers.get("content-length", "0")))
-    return method, path, body
+    return method, path, body, headers
 
 
 async def _send_json(
@@ -349,6 +359,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--respond", default=None)
     parser.add_argument("--reasoning", default=None)
     parser.add_argument("--header", action="append", default=[])
+    parser.add_argument("--require-key", default=None)
     return parser.parse_args(argv)
 
 

@@ -8,12 +8,15 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 
 import psutil
 import pytest
 
-SERVER_MARKERS = ("fake_backend.py", "llama-server")
+# Servers the fleet spawns. fake_ollama.py is not one: like Ollama, a test starts it and the
+# fleet only attaches to it (see ``external_server``).
+SERVER_MARKERS = ("fake_backend.py", "fake_vllm.py", "llama-server")
 
 
 def free_port() -> int:
@@ -36,6 +39,29 @@ def stop_group(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> Non
         process.wait()
     with contextlib.suppress(ProcessLookupError):  # children that outlived the leader
         os.killpg(process.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def external_server(argv: list[str], port: int, within: float = 15.0) -> Iterator[int]:
+    """Run a server the test owns (a fake Ollama, a remote API) until the block ends: yields
+    ``port`` once it accepts connections; fails at once if it exits first. Stopped (its group)
+    at the end."""
+    process = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + within
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"{argv[1]} exited with code {process.returncode} before serving")
+            with socket.socket() as sock, contextlib.suppress(OSError):
+                sock.settimeout(0.5)
+                sock.connect(("127.0.0.1", port))
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"{argv[1]} did not listen on {port} within {within}s")
+            time.sleep(0.01)
+        yield port
+    finally:
+        stop_group(process)
 
 
 def server_children(markers: tuple[str, ...] = SERVER_MARKERS) -> list[psutil.Process]:

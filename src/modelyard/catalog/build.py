@@ -6,6 +6,8 @@ what the header lacks.
 
 from __future__ import annotations
 
+import re
+
 from modelyard.catalog.classify import classify, tier_for
 from modelyard.catalog.gguf import GGUFHeader
 from modelyard.catalog.grouping import Unit
@@ -142,8 +144,23 @@ def curated_model(entry: CuratedModel, thresholds: TierThresholds) -> Model:
         display_name=entry.name,
         roles=dict(entry.roles),
         url=entry.url,
+        served_name=entry.served_name,
+        api_key_env=entry.api_key_env,
         memory_bytes=entry.memory_bytes,
     )
+
+
+def remote_entry(entry: CuratedModel, name: str) -> CuratedModel:
+    """The curated entry for model ``name`` listed by remote entry ``entry``'s server: id
+    ``ENTRY--NAME`` (characters an id may not hold become ``-``), served under ``name``
+    through the entry's url and key variable, with the entry's other fields."""
+    safe = _UNSAFE_ID.sub("-", name).strip("-.") or "model"
+    ident = f"{entry.id}--{safe}"[:128]
+    title = f"{entry.name or entry.id}: {name}"
+    return entry.model_copy(update={"id": ident, "served_name": name, "name": title})
+
+
+_UNSAFE_ID = re.compile(r"[^A-Za-z0-9._\-]+")
 
 
 def _family(header: GGUFHeader | None, from_name: str | None) -> str | None:

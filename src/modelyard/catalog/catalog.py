@@ -31,7 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from modelyard.catalog.build import curated_model, discovered_model, unit_slug
+from modelyard.catalog.build import curated_model, discovered_model, remote_entry, unit_slug
 from modelyard.catalog.discovery_cache import DiscoveryCache
 from modelyard.catalog.grouping import HeaderOrError, PhysicalFile, build_units, merge_paths
 from modelyard.catalog.ids import IdRequest, assign_ids, previous_ids
@@ -57,7 +57,7 @@ from modelyard.catalog.scanning import (
 from modelyard.catalog.snapshot import CatalogSnapshot, assemble
 from modelyard.catalog.sources import escape_name, is_utf8
 from modelyard.catalog.transfer import export_document, parse_document
-from modelyard.errors import ConfigError, ValidationFailed
+from modelyard.errors import ConfigError, ModelNotFound, ValidationFailed
 from modelyard.events import EventBus
 from modelyard.settings import CuratedModel, Settings, Tier
 from modelyard.store import Store
@@ -123,6 +123,9 @@ class Catalog:
         # catalog from inside an announcement, and load's scan swaps.
         self._swap = threading.RLock()
         self._loaded = False
+        # Curated entries derived from remote servers' /v1/models (set_remote_models), by the
+        # remote entry's id; kept in memory only: they are listed again at each start.
+        self._remote: dict[str, tuple[CuratedModel, ...]] = {}
 
     # -- the snapshot -----------------------------------------------------------------------
 
@@ -386,7 +389,26 @@ class Catalog:
             raise ConfigError(f"curated: id '{duplicates[0]}' is used twice")
         stored = tables.curated_records(self._store)
         imported = [CuratedModel.model_validate_json(v) for k, v in stored.items() if k not in ids]
-        return from_config + imported
+        taken = set(ids) | {c.id for c in imported}
+        remote = [c for entries in self._remote.values() for c in entries if c.id not in taken]
+        return from_config + imported + remote
+
+    def set_remote_models(self, entry_id: str, names: Iterable[str]) -> list[str]:
+        """Curated models for the remote entry ``entry_id``'s server, one per model name it
+        lists (ids ``ENTRY--NAME``, NAME made id-safe): each serves that name through the
+        entry's url and key variable. Replaces the entry's earlier list; announced as cause
+        ``remote``. Returns the ids. Raises ModelNotFound when no remote entry has that id."""
+        with self._swap:
+            entry = next(
+                (c for c in self._settings.curated if c.id == entry_id and c.engine == "remote"),
+                None,
+            )
+            if entry is None:
+                raise ModelNotFound(f"no curated remote entry '{entry_id}'", param="model")
+            derived = tuple(remote_entry(entry, name) for name in sorted(set(names)))
+            self._remote[entry_id] = derived
+            self._refresh("remote", entry=entry_id)
+            return [c.id for c in derived]
 
     def _require(self, model_id: str) -> None:
         """ModelNotFound unless the store holds ``model_id``: the snapshot is asked first, and

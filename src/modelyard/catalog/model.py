@@ -79,6 +79,8 @@ class Model:
     hf_repo: str | None = None
     hf_revision: str | None = None
     url: str | None = None
+    served_name: str | None = None  # the name the server knows (Ollama name:tag, remote id)
+    api_key_env: str | None = None  # the variable holding a remote's key (the name only)
     memory_bytes: int | None = None
     error: str | None = None
 

@@ -8,7 +8,7 @@ It never spawns or kills a process; the fleet does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from modelyard.catalog.model import Model
 
@@ -37,8 +37,40 @@ class LaunchSpec:
 
 
 @dataclass(frozen=True)
+class HttpCall:
+    """One HTTP request the fleet sends to a server, as data: ``path`` (with its query) is
+    relative to the plan's ``base_url``; ``body`` is JSON (``b""``: none). Any 2xx is success."""
+
+    method: Literal["GET", "POST"]
+    path: str
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class SleepPlan:
+    """How a server sleeps instead of stopping (vLLM sleep mode): ``sleep[level]`` frees the
+    GPU (level 1 keeps the weights in host RAM, ``host_bytes`` of them; level 2 drops them),
+    ``wake`` brings it back, and GET ``is_sleeping_path`` answers ``{"is_sleeping": bool}``."""
+
+    sleep: dict[int, HttpCall]
+    wake: HttpCall
+    is_sleeping_path: str
+    host_bytes: int = 0
+
+
+@dataclass(frozen=True)
 class LaunchPlan:
-    """What the fleet runs. ``argv[0]`` is an absolute path or a name on PATH."""
+    """What the fleet runs. ``argv[0]`` is an absolute path or a name on PATH.
+
+    ``attached``: the server is not the fleet's to spawn (Ollama's own server, a remote API);
+    ``argv`` is then empty, starting means sending ``load`` (when set) and polling readiness,
+    stopping means sending ``unload`` (when set). Readiness is GET ``health_path`` answering
+    200 and then, when ``served_name`` is set, GET ``models_path`` listing it (an OpenAI
+    ``/v1/models`` answer). ``api_key_env`` names the environment variable whose value is
+    sent as ``Authorization: Bearer`` to this server (read when sending, never stored).
+    ``start_group``: plans with the same group start one after another (vLLM instances on one
+    GPU: each one's memory profiling must not see another's still growing).
+    """
 
     argv: tuple[str, ...]
     base_url: str  # http://127.0.0.1:PORT
@@ -49,6 +81,15 @@ class LaunchPlan:
     # Variables of the manager's environment the server gets although modelyard withholds
     # them by default (MODELYARD_*, names that look secret: see fleet.environment)
     pass_env: tuple[str, ...] = ()
+    attached: bool = False
+    load: HttpCall | None = None
+    unload: HttpCall | None = None
+    models_path: str = "/v1/models"
+    served_name: str | None = None  # the model name requests must carry upstream
+    sleep: SleepPlan | None = None
+    metrics_path: str | None = None  # scraped while ready; the engine's parse_metrics reads it
+    start_group: str | None = None
+    api_key_env: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,4 +147,8 @@ class Engine(Protocol):
     def parallel_slots(self, spec: LaunchSpec) -> int | None:
         """Requests the server handles at once (the gateway queues the rest); None: no limit
         known. Raises EngineError for unusable arguments."""
+        ...
+
+    def parse_metrics(self, plan: LaunchPlan, body: bytes) -> dict[str, float] | None:
+        """Load figures from the plan's ``metrics_path`` answer (None: nothing to read)."""
         ...

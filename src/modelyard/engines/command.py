@@ -82,6 +82,9 @@ class CommandEngine:
     def parallel_slots(self, spec: LaunchSpec) -> int | None:
         return spec.args.parallel
 
+    def parse_metrics(self, plan: LaunchPlan, body: bytes) -> dict[str, float] | None:
+        return None
+
 
 def _expand(command: str, values: dict[str, str], model_id: str) -> tuple[str, ...]:
     try:

@@ -359,6 +359,9 @@ class LlamaCppEngine:
         """``--parallel``: llama-server's slots."""
         return spec.args.parallel or self.settings.default_parallel
 
+    def parse_metrics(self, plan: LaunchPlan, body: bytes) -> dict[str, float] | None:
+        return None
+
     def plan(self, spec: LaunchSpec) -> LaunchPlan:
         """The ``llama-server`` command for ``spec``.
 

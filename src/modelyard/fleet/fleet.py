@@ -259,6 +259,16 @@ class Fleet:
         await supervisor.stop(instance_id)
         return self.get(instance_id)
 
+    async def sleep_instance(self, instance_id: str) -> InstanceView:
+        """Put a ready instance whose engine can sleep (vLLM sleep mode) to sleep, as the
+        idle unloader does; blocks until the call answered. The view says whether it sleeps
+        (unchanged when it is not ready, cannot sleep or the call failed). The next request
+        or start wakes it. Raises InstanceNotFound, FleetError when the fleet is not started."""
+        supervisor = self._running()
+        self.configs.get(instance_id)
+        await supervisor.sleep(instance_id)
+        return self.get(instance_id)
+
     async def restart_instance(self, instance_id: str, actor: str = "api") -> InstanceView:
         """Stop then start with the current settings; blocks until ready. Raises as
         ``start_instance``."""
@@ -345,6 +355,8 @@ class Fleet:
             state, error = "error", failure
         pid = status.pid
         estimate = self.memory.estimate(record.id)
+        plan = supervisor.plan(record.id) if supervisor is not None else None
+        base_url = plan.base_url if plan is not None else f"http://{HOST}:{record.port}"
         return InstanceView(
             id=record.id,
             model_id=record.model_id,
@@ -352,7 +364,7 @@ class Fleet:
             state=state,
             error=error,
             port=record.port,
-            base_url=f"http://{HOST}:{record.port}",
+            base_url=base_url,
             pid=pid,
             started_at=status.started_at if pid else None,
             uptime_s=time.time() - status.started_at if pid and status.started_at else None,
@@ -367,6 +379,10 @@ class Fleet:
             memory_device=estimate.device if estimate else None,
             version=record.version,
             parallel_slots=self._slots.get(record.id),
+            served_name=plan.served_name if plan is not None else None,
+            api_key_env=plan.api_key_env if plan is not None else None,
+            load=supervisor.metrics(record.id) if supervisor is not None else None,
+            sleep_level=status.sleep_level,
         )
 
     def _describe(self, record: InstanceRecord) -> None:

@@ -3,7 +3,9 @@
 ``IdleUnloader.run`` is one background task. Idle means ready, no lease out, and no lease
 taken or released for ``idle_ttl`` seconds (nor since it became ready). The stop is posted
 with a condition its owner checks when it takes the stop, so a request that took a lease in
-the meantime keeps the instance (the race behind llama-swap's issue #946).
+the meantime keeps the instance (the race behind llama-swap's issue #946). An instance whose
+plan can sleep (vLLM sleep mode) is put to sleep instead, and stays desired running: the next
+request wakes it in a second instead of a full load; when the sleep call fails it is stopped.
 """
 
 from __future__ import annotations
@@ -64,6 +66,15 @@ class IdleUnloader:
             return self._leases.in_flight(ident) == 0 and self.idle_for(ident) >= ttl
 
         try:
+            plan = self._supervisor.plan(ident)
+            if plan is not None and plan.sleep is not None:
+                status = await self._supervisor.sleep(ident, only_if=still_idle)
+                if status.state != State.READY or not still_idle():
+                    if status.state == State.SLEEPING:
+                        log = self._supervisor.log(ident)
+                        if log is not None:
+                            log.note(f"put to sleep after {ttl:g}s idle")
+                    return
             status = await self._supervisor.stop(ident, only_if=still_idle)
             if status.state == State.STOPPED:
                 log = self._supervisor.log(ident)

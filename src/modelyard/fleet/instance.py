@@ -13,7 +13,7 @@ from typing import Any, Literal
 from modelyard.engines.base import EngineArgs
 from modelyard.errors import ValidationFailed
 
-InstanceState = Literal["stopped", "starting", "ready", "error", "stopping"]
+InstanceState = Literal["stopped", "starting", "ready", "error", "stopping", "sleeping"]
 Desired = Literal["running", "stopped"]
 
 MAX_NUMBER = 99
@@ -75,6 +75,14 @@ class InstanceView:
     log_tail: tuple[str, ...] = field(default=())
     version: str = ""  # of the settings: the ETag an update may name in If-Match
     parallel_slots: int | None = None  # requests its server takes at once; None: no limit known
+    # Engines beyond llama.cpp (docs/engines.md): the model name requests carry upstream
+    # (None: forwarded as sent), the variable holding the server's API key (the name only,
+    # read per request), the figures scraped from its metrics (vLLM: running, waiting,
+    # kv_cache_usage; Ollama: size, size_vram) and the sleep level while sleeping
+    served_name: str | None = None
+    api_key_env: str | None = None
+    load: dict[str, float] | None = None
+    sleep_level: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}

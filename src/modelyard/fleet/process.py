@@ -23,6 +23,25 @@ States and transitions (``status().state``)::
     ready --stop--> stopping --> stopped      stop_argv or SIGTERM to the group, SIGKILL
                                               after stop_timeout_s; always reaped
     any --close--> stopping --> stopped       the owner task ends
+    ready --sleep--> sleeping                 the plan's sleep call (vLLM sleep mode) answered
+                                              2xx; the process lives on, the GPU is freed.
+                                              A failed call leaves it ready (the caller
+                                              falls back to a stop)
+    sleeping --start--> ready                 the wake call, then GET is_sleeping until it
+                                              says false (within start_timeout_s); every
+                                              start waiter gets the status. A failed wake
+                                              falls back to stop and start (a restart)
+    sleeping --exit/wedged--> starting        as from ready
+    sleeping --stop--> stopping --> stopped   as from ready
+
+Attached plans (``LaunchPlan.attached``: Ollama's server, a remote API) run no process: a
+start sends the plan's ``load`` call (when set) and polls readiness, a stop sends ``unload``
+(when set); ``pid`` stays None, there is no exit to watch, wedge checks run as for a process.
+A failed load call fails the start (``error``) like an exit while starting.
+
+Readiness: GET ``health_path`` answers 200 (a refused connection or any other status is still
+"loading": vLLM binds its port only once its engine is up), then, when the plan names a
+``served_name``, GET ``models_path`` lists it (``data[].id``, or Ollama's ``models[].name``).
 
 Wedged: ``wedge_failures`` consecutive failed health checks, one every
 ``wedge_check_interval_s``, while ready.
@@ -35,6 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import time
@@ -44,12 +64,12 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
-from modelyard.engines.base import LaunchPlan
+from modelyard.engines.base import HttpCall, LaunchPlan
 from modelyard.errors import FleetError, StartFailed, UpstreamError
 from modelyard.fleet import spawn
 from modelyard.fleet.logs import InstanceLog
 from modelyard.settings import FleetSettings
-from modelyard.upstream import Transport
+from modelyard.upstream import Transport, bearer
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +83,7 @@ class State(StrEnum):
     READY = "ready"
     ERROR = "error"
     STOPPING = "stopping"
+    SLEEPING = "sleeping"
 
 
 @dataclass(frozen=True)
@@ -80,6 +101,7 @@ class ProcessStatus:
     ready_at: float | None = None
     restarts: int = 0
     log_tail: tuple[str, ...] = ()
+    sleep_level: int | None = None  # while sleeping: 1 (weights in host RAM) or 2 (dropped)
 
 
 class ProcessHooks(Protocol):
@@ -94,18 +116,19 @@ class ProcessHooks(Protocol):
 
 @dataclass
 class _Request:
-    kind: str  # "start" | "stop" | "restart" | "close"
+    kind: str  # "start" | "stop" | "restart" | "close" | "sleep"
     reply: asyncio.Future[ProcessStatus]
     plan: LaunchPlan | None = None
     only_if: Callable[[], bool] | None = None
+    level: int = 1
 
 
 @dataclass
 class _Running:
-    proc: spawn.Child
+    proc: spawn.Child | None  # None: an attached server
     plan: LaunchPlan
-    exit_task: asyncio.Task[int]
-    reader: asyncio.Task[None]
+    exit_task: asyncio.Future[int]  # attached: set by the stop, never by the server
+    reader: asyncio.Task[None] | None
     mark: str
     created: float
     waiters: list[asyncio.Future[ProcessStatus]] = field(default_factory=list)
@@ -184,6 +207,12 @@ class ManagedProcess:
         await asyncio.gather(self._owner, return_exceptions=True)
         self.log.close()
 
+    async def sleep(self, level: int, only_if: Callable[[], bool] | None = None) -> ProcessStatus:
+        """Put a ready server to sleep (its plan's sleep call at ``level``); blocks until the
+        call answered. Returns the status: ``sleeping``, or unchanged when the server is not
+        ready, has no sleep plan, ``only_if`` says no or the call failed (noted in the log)."""
+        return await self.wait(self._post("sleep", only_if=only_if, level=level))
+
     def post_start(self, plan: LaunchPlan) -> asyncio.Future[ProcessStatus]:
         """Post a start now (in order with other requests); await it with ``wait``."""
         return self._post("start", plan=plan)
@@ -202,11 +231,12 @@ class ManagedProcess:
         kind: str,
         plan: LaunchPlan | None = None,
         only_if: Callable[[], bool] | None = None,
+        level: int = 1,
     ) -> asyncio.Future[ProcessStatus]:
         if self._owner.done():
             raise FleetError(f"instance {self.instance_id} is closed")
         reply: asyncio.Future[ProcessStatus] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Request(kind, reply, plan, only_if))
+        self._queue.put_nowait(_Request(kind, reply, plan, only_if, level))
         return reply
 
     async def _ask(
@@ -261,13 +291,17 @@ class ManagedProcess:
                     self._set(state=State.STOPPED, error=None, log_tail=())
                     _answer(request.reply, self._status)
                     continue
+                if request.kind == "sleep":  # nothing runs: nothing to put to sleep
+                    _answer(request.reply, self._status)
+                    continue
                 assert request.plan is not None
                 self._restart_times.clear()
                 if await self._live(request.plan, [request.reply]):
                     return
         finally:
-            if self._running is not None:  # only on a bug or cancellation: leave no orphan
-                spawn.signal_group(self._running.proc.pid, signal.SIGKILL)
+            running = self._running
+            if running is not None and running.proc is not None:  # a bug or cancellation
+                spawn.signal_group(running.proc.pid, signal.SIGKILL)  # leave no orphan
             if self._getter is not None:
                 self._getter.cancel()
             closed = FleetError(f"instance {self.instance_id} is closed")
@@ -353,7 +387,9 @@ class ManagedProcess:
                 if request.kind in ("start", "restart"):
                     waiters.append(request.reply)
                     continue
-                if request.only_if is not None and not request.only_if():
+                if request.kind == "sleep" or (
+                    request.only_if is not None and not request.only_if()
+                ):
                     _answer(request.reply, self._status)
                     continue
                 failure = StartFailed(f"{self.instance_id}: stopped while restarting")
@@ -375,30 +411,41 @@ class ManagedProcess:
             log_tail=(),
             ready_at=None,
         )
-        self.log.note(f"starting: {' '.join(plan.argv)}")
-        mark = spawn.new_mark(self.instance_id)
-        try:
-            proc = await spawn.spawn(
-                plan.argv, plan.env, plan.cwd, pass_env=plan.pass_env, mark=mark
-            )
-        except OSError as exc:
-            reason = f"cannot run {plan.argv[0]}: {exc.strerror or exc}"
-            self.log.note(reason)
-            return _Outcome("failed", reason=reason, waiters=waiters, retry=supervised)
-        running = self._track(proc, plan, waiters, mark)
-        status = self._status
-        await self._tell("spawned", lambda: self._hooks.spawned(status))
+        if plan.attached:
+            self.log.note(f"attaching to {plan.base_url}")
+            running = self._attach(plan, waiters)
+        else:
+            self.log.note(f"starting: {' '.join(plan.argv)}")
+            mark = spawn.new_mark(self.instance_id)
+            try:
+                proc = await spawn.spawn(
+                    plan.argv, plan.env, plan.cwd, pass_env=plan.pass_env, mark=mark
+                )
+            except OSError as exc:
+                reason = f"cannot run {plan.argv[0]}: {exc.strerror or exc}"
+                self.log.note(reason)
+                return _Outcome("failed", reason=reason, waiters=waiters, retry=supervised)
+            running = self._track(proc, plan, waiters, mark)
+            status = self._status
+            await self._tell("spawned", lambda: self._hooks.spawned(status))
         health = asyncio.get_running_loop().create_task(self._poll_health(plan))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.start_timeout_s
         try:
             while True:
                 getter = self._next_request()
+                watched: set[asyncio.Future[Any]] = {getter, running.exit_task, health}
                 done, _ = await asyncio.wait(
-                    {getter, running.exit_task, health},
+                    watched,
                     timeout=max(0.0, deadline - loop.time()),
                     return_when=asyncio.FIRST_COMPLETED,
                 )
+                if health in done and health.exception() is not None:
+                    reason = str(health.exception())
+                    await self._terminate(running, reason)
+                    return _Outcome(
+                        "failed", reason=reason, waiters=running.waiters, retry=supervised
+                    )
                 if health in done:
                     self._set(state=State.READY, error=None, ready_at=time.time())
                     self.log.note(f"ready on {plan.base_url}")
@@ -432,9 +479,8 @@ class ManagedProcess:
         try:
             while True:
                 getter = self._next_request()
-                done, _ = await asyncio.wait(
-                    {getter, running.exit_task, wedge}, return_when=asyncio.FIRST_COMPLETED
-                )
+                watched: set[asyncio.Future[Any]] = {getter, running.exit_task, wedge}
+                done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
                 if running.exit_task in done:
                     code = running.exit_task.result()
                     await self._finish(running)
@@ -451,11 +497,21 @@ class ManagedProcess:
 
     async def _on_request(self, request: _Request, running: _Running) -> _Outcome | None:
         """A request while the process runs. None: keep going; an outcome: the process is down."""
+        if request.kind == "start" and self._status.state == State.SLEEPING:
+            if await self._wake(running):
+                _answer(request.reply, self._status)
+                return None
+            request = _Request("restart", request.reply, running.plan)  # fall back
         if request.kind == "start":
             if self._status.state == State.READY:
                 _answer(request.reply, self._status)
             else:
                 running.waiters.append(request.reply)
+            return None
+        if request.kind == "sleep":
+            if request.only_if is None or request.only_if():
+                await self._sleep(running, request.level)
+            _answer(request.reply, self._status)
             return None
         if request.kind == "stop" and request.only_if is not None and not request.only_if():
             _answer(request.reply, self._status)
@@ -470,6 +526,61 @@ class ManagedProcess:
         self._set(state=State.STOPPED, error=None, log_tail=())
         _answer(request.reply, self._status)
         return _Outcome("closed" if request.kind == "close" else "stopped")
+
+    def _attach(self, plan: LaunchPlan, waiters: list[asyncio.Future[ProcessStatus]]) -> _Running:
+        """An attached server: nothing spawned, an exit that only the stop sets."""
+        exit_task: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        running = _Running(None, plan, exit_task, None, "", time.time(), list(waiters))
+        self._running = running
+        self._set(pid=None, pgid=None, port=None, started_at=time.time())
+        return running
+
+    async def _send(self, plan: LaunchPlan, call: HttpCall, timeout_s: float) -> bytes:
+        """Send one of the plan's calls; its body. Raises UpstreamError (refused, a non-2xx
+        answer naming the status, a timeout)."""
+        status, body = await self._client.call(
+            call.method, plan.base_url + call.path, call.body, timeout_s, auth_header(plan)
+        )
+        if not 200 <= status < 300:
+            text = body[:200].decode("utf-8", "replace").strip()
+            raise UpstreamError(f"{call.method} {call.path} answered {status}: {text}")
+        return body
+
+    async def _sleep(self, running: _Running, level: int) -> None:
+        plan = running.plan
+        if self._status.state != State.READY or plan.sleep is None:
+            return
+        call = plan.sleep.sleep.get(level) or next(iter(plan.sleep.sleep.values()))
+        try:
+            await self._send(plan, call, self._settings.start_timeout_s)
+        except UpstreamError as exc:
+            self.log.note(f"could not sleep: {exc.message}")
+            return
+        self._set(state=State.SLEEPING, sleep_level=level)
+        self.log.note(f"sleeping (level {level})")
+
+    async def _wake(self, running: _Running) -> bool:
+        """Wake a sleeping server and wait until it says it is awake; False when a call
+        failed or it still sleeps after start_timeout_s (noted in the log)."""
+        plan = running.plan
+        assert plan.sleep is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.start_timeout_s
+        self.log.note("waking up")
+        try:
+            await self._send(plan, plan.sleep.wake, self._settings.start_timeout_s)
+            asleep = HttpCall("GET", plan.sleep.is_sleeping_path)
+            while loop.time() < deadline:
+                body = await self._send(plan, asleep, max(0.1, deadline - loop.time()))
+                if not _is_sleeping(body):
+                    self._set(state=State.READY, sleep_level=None, ready_at=time.time())
+                    self.log.note("awake")
+                    return True
+                await asyncio.sleep(self._settings.health_interval_s)
+            self.log.note(f"still asleep after {self._settings.start_timeout_s:g}s")
+        except UpstreamError as exc:
+            self.log.note(f"could not wake: {exc.message}")
+        return False
 
     def _track(
         self,
@@ -498,24 +609,36 @@ class ManagedProcess:
         return running
 
     async def _poll_health(self, plan: LaunchPlan) -> None:
-        """Returns once GET health_path answers 200; polls every health_interval_s."""
+        """Send the plan's load call (attached servers), then return once the server is
+        ready (see the module docstring); polls every health_interval_s. Raises
+        UpstreamError when the load call fails."""
+        if plan.load is not None:
+            await self._send(plan, plan.load, self._settings.start_timeout_s)
         url = plan.base_url + plan.health_path
         interval = self._settings.health_interval_s
+        headers = auth_header(plan)
         while True:
             with contextlib.suppress(UpstreamError):
-                if await self._client.get_status(url, max(1.0, interval)) == 200:
+                healthy = await self._client.get_status(url, max(1.0, interval), headers) == 200
+                if healthy and (plan.served_name is None or await self._lists(plan, headers)):
                     return
             await asyncio.sleep(interval)
+
+    async def _lists(self, plan: LaunchPlan, headers: bytes) -> bool:
+        url = plan.base_url + plan.models_path
+        status, body = await self._client.call("GET", url, b"", 5.0, headers)
+        return status == 200 and plan.served_name in listed_names(body)
 
     async def _watch_wedge(self, plan: LaunchPlan) -> str:
         """Returns a reason after wedge_failures consecutive failed checks."""
         url = plan.base_url + plan.health_path
         interval = self._settings.wedge_check_interval_s
+        headers = auth_header(plan)
         failures = 0
         while True:
             await asyncio.sleep(interval)
             try:
-                ok = await self._client.get_status(url, interval) == 200
+                ok = await self._client.get_status(url, interval, headers) == 200
             except UpstreamError:
                 ok = False
             failures = 0 if ok else failures + 1
@@ -524,8 +647,11 @@ class ManagedProcess:
 
     async def _terminate(self, running: _Running, why: str) -> None:
         """stop_argv or SIGTERM to the group; SIGKILL after stop_timeout_s; reap; record."""
-        self._set(state=State.STOPPING)
+        self._set(state=State.STOPPING, sleep_level=None)
         self.log.note(f"stopping ({why})")
+        if running.proc is None:
+            await self._detach(running)
+            return
         pgid = running.proc.pid
         timeout = self._settings.stop_timeout_s
         if running.plan.stop_argv and not running.exit_task.done():
@@ -538,6 +664,21 @@ class ManagedProcess:
         spawn.signal_group(pgid, signal.SIGKILL)  # the leader or anything left in its group
         await asyncio.wait({running.exit_task})
         await self._finish(running)
+
+    async def _detach(self, running: _Running) -> None:
+        """Stop an attached server: its unload call (a failure is noted, the instance is
+        stopped all the same: modelyard no longer counts on it)."""
+        plan = running.plan
+        if plan.unload is not None:
+            try:
+                await self._send(plan, plan.unload, self._settings.stop_timeout_s)
+            except UpstreamError as exc:
+                self.log.note(f"unload failed: {exc.message}")
+        if not running.exit_task.done():
+            running.exit_task.set_result(0)
+        self._running = None
+        self._set(pid=None, pgid=None, create_time=None, mark=None, ready_at=None)
+        self.log.note("detached")
 
     async def _run_stop_command(self, plan: LaunchPlan, mark: str, limit_s: float) -> None:
         assert plan.stop_argv is not None
@@ -560,6 +701,7 @@ class ManagedProcess:
         """After the exit: kill what is left of the group and whatever carries the spawn
         mark (a child that called setsid would otherwise keep the port), drain the log
         (bounded), clear the pid, tell the fleet."""
+        assert running.proc is not None and running.reader is not None
         spawn.signal_group(running.proc.pid, signal.SIGKILL)
         escaped = await spawn.stop_marked(
             running.mark, running.created, self._settings.stop_timeout_s
@@ -583,6 +725,38 @@ class _Outcome:
     retry: bool = False
     running: _Running | None = None
     plan: LaunchPlan | None = None
+
+
+def auth_header(plan: LaunchPlan) -> bytes:
+    """``Authorization: Bearer`` for a plan naming an API key variable, read now; b"" else."""
+    return bearer(plan.api_key_env)
+
+
+def listed_names(body: bytes) -> set[str]:
+    """Model names in an OpenAI ``/v1/models`` answer (``data[].id``) or Ollama's
+    ``/api/ps``/``/api/tags`` (``models[].name`` and ``.model``); empty when unreadable."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return set()
+    if not isinstance(data, dict):
+        return set()
+    names: set[str] = set()
+    for key, fields in (("data", ("id",)), ("models", ("name", "model"))):
+        entries = data.get(key)
+        if isinstance(entries, list):
+            for entry in entries:
+                if isinstance(entry, dict):
+                    names.update(str(entry[f]) for f in fields if isinstance(entry.get(f), str))
+    return names
+
+
+def _is_sleeping(body: bytes) -> bool:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return True
+    return bool(data.get("is_sleeping", True)) if isinstance(data, dict) else True
 
 
 def _with_tail(message: str, tail: tuple[str, ...]) -> str:

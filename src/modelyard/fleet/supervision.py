@@ -14,6 +14,14 @@ server's reported buffer sizes go to the memory ledger, and every state change i
 ``on_state``. The process rows go through ``PendingWrites``: when the store refuses one it is
 logged, noted in the instance's log and retried until it lands, while the process goes on
 being supervised from memory.
+
+Sleep (vLLM sleep mode): ``sleep`` puts a ready instance to sleep instead of stopping it, at
+level 1 when system RAM has room for its weights (they are then budgeted in RAM) and level 2
+otherwise (nothing budgeted); ``ensure`` on a sleeping instance admits its GPU memory again and
+wakes it. Plans sharing a ``start_group`` (vLLM instances on one GPU) start one after
+another: the group's lock is held from the start being posted until it is ready or failed.
+While a plan with a ``metrics_path`` is ready, its answer is scraped every
+``wedge_check_interval_s`` through the engine's ``parse_metrics`` (``metrics``).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelyard.engines.base import LaunchPlan
+from modelyard.engines.base import LaunchPlan, MemoryEstimate
 from modelyard.errors import FleetError, ModelyardError
 from modelyard.fleet import spawn
 from modelyard.fleet.budget import MemoryBudget
@@ -36,7 +44,7 @@ from modelyard.fleet.logs import InstanceLog, log_path
 from modelyard.fleet.memory import MemoryLedger
 from modelyard.fleet.pending import PendingWrites
 from modelyard.fleet.ports import port_is_free
-from modelyard.fleet.process import ManagedProcess, ProcessStatus, State
+from modelyard.fleet.process import ManagedProcess, ProcessStatus, State, auth_header
 from modelyard.fleet.specs import Specs
 from modelyard.routing.eviction import RunningUse
 from modelyard.settings import Settings
@@ -99,6 +107,9 @@ class Supervisor:
         self._supervised: dict[str, _Supervised] = {}
         self._errors: dict[str, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._groups: dict[str, asyncio.Lock] = {}
+        self._metrics: dict[str, dict[str, float]] = {}
+        self._scraping: set[str] = set()
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -109,6 +120,16 @@ class Supervisor:
     def error(self, ident: str) -> str | None:
         """A failure before any process ran (engine, memory, port), until the next attempt."""
         return self._errors.get(ident)
+
+    def plan(self, ident: str) -> LaunchPlan | None:
+        """The plan of the instance's current or last start; None before any."""
+        supervised = self._supervised.get(ident)
+        return supervised.plan if supervised is not None else None
+
+    def metrics(self, ident: str) -> dict[str, float] | None:
+        """The last figures scraped from its ``metrics_path`` while ready (vLLM's running,
+        waiting and kv_cache_usage; Ollama's size and size_vram); None: none yet."""
+        return self._metrics.get(ident)
 
     def log(self, ident: str) -> InstanceLog | None:
         supervised = self._supervised.get(ident)
@@ -159,6 +180,7 @@ class Supervisor:
         InsufficientMemory, EngineError, NoFreePort, ModelNotFound, InstanceNotFound."""
         process = self.attach(ident)
         supervised = self._supervised[ident]
+        group: asyncio.Lock | None = None
         async with supervised.lock:
             state = process.status().state
             if state == State.READY:
@@ -167,6 +189,8 @@ class Supervisor:
                 if state in (State.STOPPED, State.ERROR) or supervised.plan is None:
                     stopped = state in (State.STOPPED, State.ERROR)
                     supervised.plan = await self._plan(ident, check_port=stopped)
+                if state == State.SLEEPING:  # its RAM share (level 1) becomes GPU memory
+                    self._parts.budget.release(ident)
                 if state not in (State.STARTING, State.READY):
                     await self._admit(ident)
             except ModelyardError as exc:
@@ -174,8 +198,39 @@ class Supervisor:
                 self._on_state(ident, ProcessStatus(State.ERROR, exc.message))
                 raise
             self._errors.pop(ident, None)
+            name = supervised.plan.start_group
+            if name is not None and state in (State.STOPPED, State.ERROR):
+                group = self._groups.setdefault(name, asyncio.Lock())
+                await group.acquire()
             reply = process.post_start(supervised.plan)  # posted in order, under the lock
-        return await process.wait(reply)
+        try:
+            return await process.wait(reply)
+        finally:
+            if group is not None:
+                group.release()
+
+    async def sleep(self, ident: str, only_if: Callable[[], bool] | None = None) -> ProcessStatus:
+        """Put a ready instance with a sleep plan to sleep (see the module docstring); the
+        status says whether it sleeps. Blocks until its owner answered."""
+        supervised = self._supervised.get(ident)
+        if supervised is None or supervised.plan is None or supervised.plan.sleep is None:
+            return self.status(ident)
+        host_bytes = supervised.plan.sleep.host_bytes
+        inventory = await self._parts.budget.inventory()
+        level = 1 if host_bytes <= inventory.ram_available_bytes - inventory.reserve_bytes else 2
+        status = await supervised.process.sleep(level, only_if)
+        if status.state == State.SLEEPING:
+            budget, record = self._parts.budget, self._parts.configs.find(ident)
+            budget.release(ident)
+            if level == 1:  # the weights now sit in system RAM: budget them there
+                pinned = bool(record and record.config.pinned)
+                in_ram = MemoryEstimate(host_bytes, 0, 0, device=None)
+                budget.set_estimate(ident, in_ram, pinned)
+                try:
+                    await budget.admit(ident, in_ram, self.running, self._evict)
+                except ModelyardError as exc:
+                    supervised.process.log.note(f"its weights in RAM are not budgeted: {exc}")
+        return status
 
     async def stop(self, ident: str, only_if: Callable[[], bool] | None = None) -> ProcessStatus:
         """Stop and block until stopped (``only_if`` checked by the owner when it takes the
@@ -278,10 +333,39 @@ class Supervisor:
     def _changed(self, ident: str, status: ProcessStatus) -> None:
         if status.state in (State.STOPPED, State.ERROR):
             self._parts.budget.release(ident)
+            self._metrics.pop(ident, None)
+        plan = self.plan(ident)
+        scrape = status.state == State.READY and plan is not None and plan.metrics_path
+        if scrape and plan is not None and ident not in self._scraping:
+            self._scraping.add(ident)
+            self._background(self._scrape(ident, plan))
         log = self.log(ident)
         if status.state == State.READY and self._parts.ledger is not None and log is not None:
             self._background(self._measure(ident, log.tail()))
         self._on_state(ident, status)
+
+    async def _scrape(self, ident: str, plan: LaunchPlan) -> None:
+        """Read the plan's metrics while the instance is ready or sleeping (see ``metrics``).
+        A failed read keeps the last figures; the loop ends when the instance goes down."""
+        interval = self._parts.settings.fleet.wedge_check_interval_s
+        url = plan.base_url + (plan.metrics_path or "")
+        try:
+            while self.status(ident).state in (State.READY, State.SLEEPING):
+                record = self._parts.configs.find(ident)
+                try:
+                    status, body = await self._transport.call(
+                        "GET", url, b"", interval, auth_header(plan)
+                    )
+                    if record is not None and status == 200:
+                        engine, _ = self._parts.specs.of(record)
+                        figures = engine.parse_metrics(plan, body)
+                        if figures is not None:
+                            self._metrics[ident] = figures
+                except ModelyardError:
+                    pass
+                await asyncio.sleep(interval)
+        finally:
+            self._scraping.discard(ident)
 
     async def _measure(self, ident: str, lines: list[str]) -> None:
         """Keep the buffer sizes the server reported, to correct later estimates."""

@@ -19,12 +19,13 @@ went away). Nothing else is told, and nothing is passed by mutating a shared obj
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from enum import StrEnum
 
 from modelyard.errors import UpstreamError
 from modelyard.gateway.errors import error_event
-from modelyard.upstream import Transport, UpstreamResponse
+from modelyard.upstream import Transport, UpstreamResponse, bearer
 
 HOP_BY_HOP = frozenset(
     {
@@ -54,6 +55,19 @@ BACKEND_CORS = frozenset(
     }
 )
 NOT_RELAYED = HOP_BY_HOP | BACKEND_CORS
+
+
+def for_upstream(
+    body: bytes, served_name: str | None, api_key_env: str | None
+) -> tuple[bytes, bytes]:
+    """The body and extra header lines for a server that is not llama-server: ``model``
+    set to the name it serves (vLLM checks it; Ollama and remote APIs select by it), and
+    ``Authorization: Bearer`` with the key read from ``api_key_env`` now (never kept)."""
+    if served_name is not None:
+        payload = json.loads(body)  # parsed and checked once already: a JSON object
+        payload["model"] = served_name
+        body = json.dumps(payload, ensure_ascii=False).encode()
+    return body, bearer(api_key_env)
 
 
 class Ending(StrEnum):
@@ -114,11 +128,13 @@ class Exchange:
         idle_s: float,
         on_end: EndListener,
         on_chunk: ChunkListener | None = None,
+        headers: bytes = b"",
     ) -> Exchange:
-        """POST ``body`` to ``url``. Raises UpstreamTimeout (no first byte within
-        ``first_byte_s``, connect timeout) or UpstreamError (refused, reset, closed); nothing
-        is reported then. A 4xx/5xx is not raised: the caller reads ``status``."""
-        response = await transport.post(url, body, first_byte_s)
+        """POST ``body`` to ``url`` (with extra ``headers`` lines). Raises UpstreamTimeout (no
+        first byte within ``first_byte_s``, connect timeout) or UpstreamError (refused, reset,
+        closed); nothing is reported then. A 4xx/5xx is not raised: the caller reads
+        ``status``."""
+        response = await transport.post(url, body, first_byte_s, headers)
         return cls(response, idle_s, on_end, on_chunk)
 
     def content_type(self) -> bytes:

@@ -58,7 +58,7 @@ from modelyard.gateway.auth import Keys
 from modelyard.gateway.call import Call
 from modelyard.gateway.deadlines import ReadDeadlines
 from modelyard.gateway.errors import error_event
-from modelyard.gateway.exchange import Ending, Exchange
+from modelyard.gateway.exchange import Ending, Exchange, for_upstream
 from modelyard.gateway.listing import health_report, models_listing
 from modelyard.gateway.protocol import PATHS, Endpoint, Parsed, outgoing, parse
 from modelyard.gateway.snapshot import Snapshot, build_snapshot
@@ -418,10 +418,15 @@ class Gateway:
         """``Exchange.open`` to the held instance (a coroutine: no frame of its own on the hot
         path). Raises as ``Exchange.open``."""
         view = held.view
+        body = outgoing(parsed, view.config.system_prompt, self._max_tokens(view.model_id))
+        headers = b""
+        if view.served_name is not None or view.api_key_env is not None:  # not llama-server
+            body, headers = for_upstream(body, view.served_name, view.api_key_env)
         return Exchange.open(
             self._transport,
             _url(view.base_url, PATHS[parsed.endpoint]),
-            outgoing(parsed, view.config.system_prompt, self._max_tokens(view.model_id)),
+            body,
+            headers=headers,
             first_byte_s=first_byte_s,
             idle_s=self._conf.timeouts.idle_s,
             on_end=functools.partial(self._ended, call, held),

@@ -11,7 +11,7 @@ from typing import Literal
 
 from modelyard.catalog.model import Model
 
-InstanceState = Literal["stopped", "starting", "ready", "error", "stopping"]
+InstanceState = Literal["stopped", "starting", "ready", "error", "stopping", "sleeping"]
 NameKind = Literal["instance", "model", "display name", "ollama"]
 
 
