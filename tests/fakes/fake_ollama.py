@@ -29,6 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repo
 from tests.fakes.fake_backend import Fake, _read_request, _send_json
+from tests.fakes.fake_backend import parse_args as backend_args
 
 
 class FakeOllama:
@@ -109,8 +110,7 @@ class FakeOllama:
             await _send_json(writer, 404, {"error": {**error, "type": "api_error"}})
             return
         self.loaded.setdefault(name, time.time() + 300)
-        chat = argparse.Namespace(model=name, tokens=4, tokens_per_s=0.0, die_mid_stream=False)
-        chat.never_ready, chat.ready_after = False, 0.0
+        chat = backend_args(["--port", "0", "--model", name, "--tokens", "4"])
         await Fake(chat).complete("/v1/chat/completions", payload, writer)
 
     def expire(self) -> None:

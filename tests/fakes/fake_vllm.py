@@ -34,6 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repo
 from tests.fakes.fake_backend import Fake, _error, _read_request, _send_json
+from tests.fakes.fake_backend import parse_args as backend_args
 
 
 class FakeVllm:
@@ -43,14 +44,9 @@ class FakeVllm:
         self.level: int | None = None
         self.running = 0
         self.dev_mode = os.environ.get("VLLM_SERVER_DEV_MODE") == "1"
-        chat = argparse.Namespace(
-            model=args.served_model_name or args.model,
-            tokens=args.tokens,
-            tokens_per_s=0.0,
-            die_mid_stream=False,
-            never_ready=False,
-            ready_after=0.0,
-        )
+        # The fake backend's own defaults (every flag it reads), with the model and tokens.
+        model = args.served_model_name or args.model
+        chat = backend_args(["--port", "0", "--model", model, "--tokens", str(args.tokens)])
         self.chat = Fake(chat)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -96,7 +96,7 @@ def server_out(view: InstanceView) -> ServerOut:
         pid=view.pid,
         state=view.state,
         ready=view.state == "ready",
-        running=view.state in ("starting", "ready", "stopping"),
+        running=view.state in ("starting", "ready", "stopping", "sleeping"),  # a process is there
         uptime_s=view.uptime_s,
         in_flight=view.in_flight,
         memory_estimate_bytes=view.memory_estimate,
