@@ -16,7 +16,7 @@ from modelyard.fleet.budget import InventoryReader
 from modelyard.fleet.fleet import Fleet
 from modelyard.settings import Settings, load_settings
 from modelyard.store import Store
-from tests.support.processes import server_children
+from tests.support.fleets import close_fleets
 
 FAKE_BACKEND = Path(__file__).resolve().parents[1] / "fakes" / "fake_backend.py"
 
@@ -93,11 +93,4 @@ async def make_fleet(fleet_settings: Settings) -> AsyncIterator[FleetFactory]:
         return fleet
 
     yield build
-    for fleet in fleets:
-        await fleet.aclose()
-    for store in stores:
-        store.close()
-    left = server_children()
-    for process in left:
-        process.kill()
-    assert not left, f"servers left running: {[p.pid for p in left]}"
+    await close_fleets(fleets, stores)

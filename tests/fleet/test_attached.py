@@ -20,7 +20,8 @@ from modelyard.errors import ExternalUrlRefused, StartFailed
 from modelyard.fleet.fleet import Fleet
 from modelyard.settings import OllamaSettings, RemoteSettings, Settings
 from modelyard.store import Store
-from tests.support.processes import external_server, free_port, server_children, wait_for
+from tests.support.fleets import close_fleets
+from tests.support.processes import external_server, free_port, wait_for
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
 FAKE_OLLAMA = FAKES / "fake_ollama.py"
@@ -65,11 +66,7 @@ async def attached_fleet(
         return fleet
 
     yield build
-    for fleet in fleets:
-        await fleet.aclose()
-    for store in stores:
-        store.close()
-    assert not server_children(), "the fleet spawned a server for an attached engine"
+    await close_fleets(fleets, stores)  # and no server process: attached engines spawn none
 
 
 def ollama_model(name: str = "qwen2.5:0.5b") -> Model:

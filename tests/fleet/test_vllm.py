@@ -17,6 +17,7 @@ from modelyard.engines.vllm import VllmEngine
 from modelyard.fleet.fleet import Fleet, FleetEvent
 from modelyard.settings import Settings
 from modelyard.store import Store
+from tests.support.fleets import close_fleets
 from tests.support.processes import server_children, wait_for
 
 FAKE_VLLM = Path(__file__).resolve().parents[1] / "fakes" / "fake_vllm.py"
@@ -64,14 +65,7 @@ async def vllm_fleet(fleet_settings: Settings, tmp_path: Path) -> AsyncIterator[
         return fleet
 
     yield build
-    for fleet in fleets:
-        await fleet.aclose()
-    for store in stores:
-        store.close()
-    left = server_children()
-    for process in left:
-        process.kill()
-    assert not left, f"servers left running: {[p.pid for p in left]}"
+    await close_fleets(fleets, stores)
 
 
 async def test_a_server_that_binds_late_is_loading_not_failed(
