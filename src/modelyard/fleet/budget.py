@@ -95,10 +95,6 @@ class MemoryBudget:
             last = await asyncio.to_thread(self.read_now)
         return last
 
-    def last(self) -> MemoryInventory | None:
-        """The last inventory read (no I/O); None before the first read."""
-        return self._last
-
     # -- estimates and reservations ---------------------------------------------------------
 
     def set_estimate(self, ident: str, estimate: MemoryEstimate | None, pinned: bool) -> None:
